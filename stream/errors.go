@@ -1,0 +1,68 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by this package. Check them with errors.Is.
+var (
+	// ErrNoSource is returned by Run when the Pipeline has no Source.
+	ErrNoSource = errors.New("stream: pipeline has no source")
+	// ErrInvalidConfig is returned by Run when a Pipeline setting is out of range.
+	ErrInvalidConfig = errors.New("stream: invalid pipeline setting")
+	// ErrInvalidSchema is returned when a Schema cannot describe a stream.
+	ErrInvalidSchema = errors.New("stream: invalid schema")
+	// ErrAlreadyRun is returned by Run on a Pipeline that is running or has run.
+	ErrAlreadyRun = errors.New("stream: pipeline already started")
+	// ErrBadRecord is wrapped by every RecordError.
+	ErrBadRecord = errors.New("stream: bad record")
+	// ErrPanic is wrapped by the error a recovered panic in a stage becomes.
+	ErrPanic = errors.New("stream: panic in stage")
+	// ErrFeatureCount is returned by Model.Predict for a row of the wrong length.
+	ErrFeatureCount = errors.New("stream: wrong number of features")
+)
+
+// StageError is an error that stopped a run, with the name of the stage it
+// came from ("source", "transform[0]", "predict", "sink", ...). Unwrap gives
+// the stage's own error, so errors.Is and errors.As see through it.
+type StageError struct {
+	Stage string
+	Err   error
+}
+
+func (e *StageError) Error() string { return "stream: " + e.Stage + ": " + e.Err.Error() }
+
+// Unwrap returns the stage's own error.
+func (e *StageError) Unwrap() error { return e.Err }
+
+// RejectReason says why a record was rejected.
+type RejectReason string
+
+// The reasons a record can be rejected.
+const (
+	RejectFeatureCount RejectReason = "feature_count" // not as many features as the schema names
+	RejectNaNFeature   RejectReason = "nan_feature"   // a feature is NaN
+	RejectInfFeature   RejectReason = "inf_feature"   // a feature is +Inf or -Inf
+	RejectBadTarget    RejectReason = "bad_target"    // a labeled record's target is +Inf or -Inf
+)
+
+// RecordError describes a rejected record: its position in the stream
+// (counting from 0 over every record read), its key, and the reason.
+type RecordError struct {
+	Offset uint64
+	Key    string
+	Reason RejectReason
+	Detail string
+}
+
+func (e *RecordError) Error() string {
+	key := ""
+	if e.Key != "" {
+		key = fmt.Sprintf(" (key %q)", e.Key)
+	}
+	return fmt.Sprintf("stream: bad record %d%s: %s: %s", e.Offset, key, e.Reason, e.Detail)
+}
+
+// Is makes errors.Is(err, ErrBadRecord) true for every RecordError.
+func (e *RecordError) Is(target error) bool { return target == ErrBadRecord }

@@ -1,0 +1,98 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Model is one trained version of the pipeline's model: the predictor
+// together with the exact preprocessing it was trained with. A Model never
+// changes after it is made and is safe for concurrent use.
+//
+// Predict applies the frozen transformer states of the moment the model was
+// trained, not the live ones, so a model scores a raw record the same way
+// whenever it is asked: there is no skew between training and serving.
+type Model struct {
+	// Schema of the raw records the model takes.
+	Schema Schema
+	// Transformers are the frozen preprocessing steps, in order.
+	Transformers []Transformer
+	// Predictor scores a transformed row.
+	Predictor Predictor
+	// Version counts the models a pipeline has made, from 1.
+	Version uint64
+	// TrainedAt is when training finished.
+	TrainedAt time.Time
+	// TrainedOn is the number of records in the training window.
+	TrainedOn int
+	// TrainDuration is how long preprocessing and training took.
+	TrainDuration time.Duration
+	// HeldOut is the predictor's own held-out error, if it reports one.
+	HeldOut HeldOut
+}
+
+// Predict scores one record's raw features, in schema order.
+func (m *Model) Predict(raw []float64) (float64, error) {
+	if len(raw) != m.Schema.NumFeatures() {
+		return math.NaN(), fmt.Errorf("%w: got %d, model takes %d", ErrFeatureCount, len(raw), m.Schema.NumFeatures())
+	}
+	out := []float64{0}
+	err := m.PredictBatch(context.Background(), Batch{Records: []Record{{Features: raw, Target: math.NaN()}}}, out)
+	return out[0], err
+}
+
+// PredictBatch scores every record of b by its raw features, writing out[i]
+// for b.Records[i]. b is not changed: the preprocessing works on a copy.
+func (m *Model) PredictBatch(ctx context.Context, b Batch, out []float64) error {
+	if len(out) < len(b.Records) {
+		return fmt.Errorf("stream: PredictBatch: %d outputs for %d records", len(out), len(b.Records))
+	}
+	d := m.Schema.NumFeatures()
+	for i := range b.Records {
+		if len(b.Records[i].Features) != d {
+			return fmt.Errorf("%w: record %d has %d, model takes %d", ErrFeatureCount, i, len(b.Records[i].Features), d)
+		}
+	}
+	work := copyFeatures(b)
+	for i, t := range m.Transformers {
+		if err := t.Transform(ctx, &work); err != nil {
+			return fmt.Errorf("stream: model v%d transform[%d]: %w", m.Version, i, err)
+		}
+	}
+	rows := make([][]float64, len(work.Records))
+	for i := range work.Records {
+		rows[i] = work.Records[i].Features
+	}
+	if bp, ok := m.Predictor.(BatchPredictor); ok {
+		return bp.PredictBatch(rows, out[:len(rows)])
+	}
+	for i, x := range rows {
+		y, err := m.Predictor.Predict(x)
+		if err != nil {
+			return fmt.Errorf("stream: model v%d: record %d: %w", m.Version, i, err)
+		}
+		out[i] = y
+	}
+	return nil
+}
+
+// copyFeatures returns a batch whose records share b's targets, times, keys
+// and attributes but own a copy of the features, in one allocation.
+func copyFeatures(b Batch) Batch {
+	n := 0
+	for _, r := range b.Records {
+		n += len(r.Features)
+	}
+	flat := make([]float64, n)
+	recs := make([]Record, len(b.Records))
+	off := 0
+	for i, r := range b.Records {
+		recs[i] = r
+		k := copy(flat[off:], r.Features)
+		recs[i].Features = flat[off : off+k : off+k]
+		off += k
+	}
+	return Batch{Records: recs}
+}
