@@ -1,0 +1,248 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+)
+
+// window keeps the newest labeled records in a ring, features in one flat
+// array, so its memory is fixed by its size whatever the length of the stream.
+type window struct {
+	dim      int
+	features []float64
+	targets  []float64
+	next     int // where the next record goes
+	size     int
+}
+
+func newWindow(capacity, dim int) *window {
+	return &window{dim: dim, features: make([]float64, capacity*dim), targets: make([]float64, capacity)}
+}
+
+func (w *window) add(r Record) {
+	copy(w.features[w.next*w.dim:(w.next+1)*w.dim], r.Features)
+	w.targets[w.next] = r.Target
+	w.next = (w.next + 1) % len(w.targets)
+	w.size = min(w.size+1, len(w.targets))
+}
+
+// snapshot copies the window, oldest first, into a batch of fresh records that
+// the trainer may transform and keep.
+func (w *window) snapshot() Batch {
+	flat := make([]float64, w.size*w.dim)
+	recs := make([]Record, w.size)
+	start := (w.next - w.size + len(w.targets)) % len(w.targets)
+	for i := range recs {
+		j := (start + i) % len(w.targets)
+		f := flat[i*w.dim : (i+1)*w.dim : (i+1)*w.dim]
+		copy(f, w.features[j*w.dim:(j+1)*w.dim])
+		recs[i] = Record{Features: f, Target: w.targets[j]}
+	}
+	return Batch{Records: recs}
+}
+
+// trainJob is one retrain: a copy of the window and the frozen preprocessing.
+type trainJob struct {
+	rows   Batch
+	frozen []Transformer
+}
+
+// learner is the state the learning stage keeps between batches.
+type learner struct {
+	win          *window
+	labeled      int // labeled records since the start
+	sinceRequest int // labeled records since the last retrain was started
+	requested    bool
+	training     bool
+	due          bool // a retrain fell due while one was running
+	dues         int  // how many fell due while it was running
+	lastRequest  time.Time
+}
+
+// learn is the learning stage: Fitters learn from each batch, labeled records
+// enter the window, and retrains are started in the background when due.
+// Batches go on to the Sink without waiting for any training.
+func (r *run) learn(in <-chan *item, out chan<- *item) {
+	jobs := make(chan trainJob)
+	done := make(chan struct{})
+	trainerDone := make(chan struct{})
+	go func() {
+		defer close(trainerDone)
+		r.train(jobs, done)
+	}()
+	l := &learner{win: newWindow(r.cfg.window, r.cfg.schema.NumFeatures()), lastRequest: time.Now()}
+
+	var tick <-chan time.Time
+	if r.p.RetrainInterval > 0 && r.p.Trainer != nil {
+		t := time.NewTicker(r.p.RetrainInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	eof := false
+loop:
+	for {
+		select {
+		case it, ok := <-in:
+			if !ok {
+				eof = true
+				break loop
+			}
+			if r.failed.Load() {
+				r.ackWith(it, r.err)
+				continue
+			}
+			if err := r.learnBatch(l, it.batch); err != nil {
+				r.fail(err)
+				r.ackWith(it, err)
+				continue
+			}
+			out <- it
+			r.maybeRetrain(l, jobs, false)
+		case <-done:
+			l.training = false
+			if l.due {
+				r.maybeRetrain(l, jobs, true)
+			}
+		case <-tick:
+			r.maybeRetrain(l, jobs, time.Since(l.lastRequest) >= r.p.RetrainInterval)
+		}
+	}
+	close(out)
+	if l.training {
+		<-done
+		l.training = false
+	}
+	if eof && !r.p.NoFinalTrain && r.p.Trainer != nil && r.readCtx.Err() == nil && l.sinceRequest > 0 {
+		r.startRetrain(l, jobs)
+		<-done
+	}
+	close(jobs)
+	<-trainerDone
+}
+
+func (r *run) learnBatch(l *learner, b Batch) error {
+	for i, t := range r.p.Transformers {
+		if f, ok := t.(Fitter); ok {
+			if err := guard(fmt.Sprintf("transform[%d]", i), func() error { return f.Fit(r.drainCtx, b) }); err != nil {
+				return err
+			}
+		}
+	}
+	n := 0
+	for _, rec := range b.Records {
+		if rec.Labeled() {
+			l.win.add(rec)
+			n++
+		}
+	}
+	l.labeled += n
+	l.sinceRequest += n
+	r.p.stats.learned.Add(uint64(n))
+	return nil
+}
+
+// maybeRetrain starts a retrain if one is due (or force is set and there is
+// something new to learn), or notes it for later if one is running.
+func (r *run) maybeRetrain(l *learner, jobs chan<- trainJob, force bool) {
+	if r.p.Trainer == nil || l.labeled < r.cfg.minTrain || l.sinceRequest == 0 {
+		return
+	}
+	if !force && l.requested && l.sinceRequest < r.cfg.retrainEvery {
+		return
+	}
+	if l.training {
+		// Every retrain that falls due now is folded into the one that runs
+		// when the current training ends.
+		dues := l.sinceRequest / r.cfg.retrainEvery
+		if force && dues == 0 && !l.due {
+			dues = 1
+		}
+		if dues > l.dues {
+			r.p.stats.coalesced.Add(uint64(dues - l.dues))
+			l.dues = dues
+		}
+		l.due = l.dues > 0
+		return
+	}
+	r.startRetrain(l, jobs)
+}
+
+func (r *run) startRetrain(l *learner, jobs chan<- trainJob) {
+	frozen := make([]Transformer, len(r.p.Transformers))
+	for i, t := range r.p.Transformers {
+		frozen[i] = t
+		if f, ok := t.(Fitter); ok {
+			if err := guard(fmt.Sprintf("transform[%d]", i), func() error { frozen[i] = f.Freeze(); return nil }); err != nil {
+				r.fail(err)
+				return
+			}
+		}
+	}
+	l.requested, l.training, l.due, l.dues = true, true, false, 0
+	l.sinceRequest = 0
+	l.lastRequest = time.Now()
+	jobs <- trainJob{rows: l.win.snapshot(), frozen: frozen}
+}
+
+// train is the trainer goroutine: it runs one job at a time, swaps each new
+// model in, and reports on done after every job.
+func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
+	var version uint64
+	for job := range jobs {
+		m, err := r.fitModel(job, version+1)
+		st := &r.p.stats
+		if err != nil && r.readCtx.Err() != nil {
+			// Stopped by cancellation or another stage's failure: not a failed retrain.
+		} else if err != nil {
+			st.failed.Add(1)
+			r.cfg.logger.Warn("forestream: retrain failed; keeping the previous model", "error", err, "version", version)
+		} else {
+			version = m.Version
+			r.p.model.Store(m)
+			st.retrains.Add(1)
+			st.setModel(m)
+			r.cfg.logger.Info("forestream: model trained", "version", m.Version, "records", m.TrainedOn,
+				"duration", m.TrainDuration.Round(time.Millisecond), "heldout_mse", m.HeldOut.MSE)
+			if r.p.OnModel != nil {
+				if err := guard("OnModel", func() error { r.p.OnModel(m); return nil }); err != nil {
+					r.fail(err)
+				}
+			}
+		}
+		done <- struct{}{}
+	}
+}
+
+func (r *run) fitModel(job trainJob, version uint64) (*Model, error) {
+	start := time.Now()
+	ctx := r.readCtx
+	for i, t := range job.frozen {
+		if err := guard(fmt.Sprintf("transform[%d]", i), func() error { return t.Transform(ctx, &job.rows) }); err != nil {
+			return nil, err
+		}
+	}
+	X := make([][]float64, job.rows.Len())
+	y := make([]float64, job.rows.Len())
+	for i, rec := range job.rows.Records {
+		X[i], y[i] = rec.Features, rec.Target
+	}
+	var pred Predictor
+	if err := guard("trainer", func() error {
+		var err error
+		pred, err = r.p.Trainer.Train(ctx, r.cfg.schema, X, y)
+		if err == nil && pred == nil {
+			err = fmt.Errorf("Train returned no predictor and no error")
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	m := &Model{
+		Schema: r.cfg.schema, Transformers: job.frozen, Predictor: pred, Version: version,
+		TrainedAt: time.Now(), TrainedOn: len(y), TrainDuration: time.Since(start),
+	}
+	if h, ok := pred.(HeldOutReporter); ok {
+		m.HeldOut = h.HeldOut()
+	}
+	return m, nil
+}

@@ -1,0 +1,481 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for the zero fields of a Pipeline.
+const (
+	DefaultBatchSize      = 256
+	DefaultBuffer         = 4
+	DefaultWindow         = 10_000
+	DefaultMinTrain       = 500
+	DefaultRetrainEvery   = 2_000
+	DefaultAccuracyWindow = 1_000
+)
+
+// BadRecordPolicy says what a Pipeline does with a record it cannot use: one
+// with the wrong number of features, a NaN or infinite feature, or an
+// infinite target.
+type BadRecordPolicy int
+
+const (
+	// DropBad drops the record and counts it under its reason in Stats.
+	DropBad BadRecordPolicy = iota
+	// DeadLetterBad counts the record and writes it to the Pipeline's
+	// DeadLetter sink, with the reason in its Attrs under AttrRejectReason.
+	DeadLetterBad
+	// FailOnBad stops the run with a *RecordError naming the record.
+	FailOnBad
+)
+
+// AttrRejectReason is the attribute under which a record sent to the
+// dead-letter sink carries the reason it was rejected.
+const AttrRejectReason = "reject_reason"
+
+// Pipeline runs a stream: a Source feeds batches through the Transformers,
+// every record is scored by the current Model and handed to the Sink, and in
+// the background the Trainer keeps fitting new models on a window of the
+// labeled records.
+//
+// The zero value of each field means its documented default. Set the fields,
+// then call Run once; Model and Stats may be called at any time, from any
+// goroutine. A Pipeline must not be copied after Run is called.
+//
+// Each record is scored before it is learned from (test-then-train), so the
+// live accuracy in Stats measures the model on records it has not seen.
+type Pipeline struct {
+	// Source produces the records. Required.
+	Source Source
+	// Transformers preprocess the features, in order. A Fitter among them
+	// learns from every valid record; a model is trained and served with
+	// the frozen state of the moment it was trained.
+	Transformers []Transformer
+	// Trainer fits models on the window. Nil: no model, predictions are NaN.
+	Trainer Trainer
+	// Sink receives every scored batch. Nil: batches are discarded.
+	Sink Sink
+
+	// BadRecords is the policy for records that cannot be used; DropBad by default.
+	BadRecords BadRecordPolicy
+	// DeadLetter receives rejected records under DeadLetterBad.
+	DeadLetter Sink
+
+	// BatchSize is the most records asked of the Source per Read; default 256.
+	BatchSize int
+	// Buffer is how many batches may wait between two stages; default 4.
+	Buffer int
+	// Window is how many of the newest labeled records a model is trained on;
+	// default 10,000.
+	Window int
+	// MinTrain is how many labeled records must arrive before the first model
+	// is trained; default 500 (or Window, if smaller).
+	MinTrain int
+	// RetrainEvery is how many new labeled records make a retrain due;
+	// default 2,000.
+	RetrainEvery int
+	// RetrainInterval also makes a retrain due once this much time has passed
+	// since the last one and new labeled records have arrived; 0 turns the
+	// time cadence off.
+	RetrainInterval time.Duration
+	// NoFinalTrain skips the retrain that otherwise runs when the Source
+	// ends with io.EOF, so that the final model has seen every record.
+	NoFinalTrain bool
+	// AccuracyWindow is how many of the newest scored, labeled records the
+	// live accuracy in Stats is measured over; default 1,000.
+	AccuracyWindow int
+	// Logger receives retrain reports and failures; default slog.Default().
+	Logger *slog.Logger
+	// OnModel, if set, is called with each new model right after it is
+	// swapped in, from the trainer goroutine: a place to save or publish
+	// models. The next retrain waits for it to return.
+	OnModel func(*Model)
+
+	started atomic.Bool
+	model   atomic.Pointer[Model]
+	stats   counters
+}
+
+// Model returns the newest model, or nil before the first has been trained.
+func (p *Pipeline) Model() *Model { return p.model.Load() }
+
+// config is a Pipeline's settings with the defaults filled in.
+type config struct {
+	batchSize, buffer, window, minTrain, retrainEvery, accuracyWindow int
+	logger                                                            *slog.Logger
+	schema                                                            Schema
+}
+
+func (p *Pipeline) config() (config, error) {
+	c := config{
+		batchSize: p.BatchSize, buffer: p.Buffer, window: p.Window, minTrain: p.MinTrain,
+		retrainEvery: p.RetrainEvery, accuracyWindow: p.AccuracyWindow, logger: p.Logger,
+	}
+	if p.Source == nil {
+		return c, ErrNoSource
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"BatchSize", &c.batchSize, DefaultBatchSize},
+		{"Buffer", &c.buffer, DefaultBuffer},
+		{"Window", &c.window, DefaultWindow},
+		{"MinTrain", &c.minTrain, min(DefaultMinTrain, max(c.window, 1))},
+		{"RetrainEvery", &c.retrainEvery, DefaultRetrainEvery},
+		{"AccuracyWindow", &c.accuracyWindow, DefaultAccuracyWindow},
+	} {
+		if *f.v < 0 {
+			return c, fmt.Errorf("%w: %s is %d; it must be 0 (default) or more", ErrInvalidConfig, f.name, *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if c.minTrain > c.window {
+		return c, fmt.Errorf("%w: MinTrain %d is more than Window %d", ErrInvalidConfig, c.minTrain, c.window)
+	}
+	if p.RetrainInterval < 0 {
+		return c, fmt.Errorf("%w: RetrainInterval is %v; it must be 0 (off) or more", ErrInvalidConfig, p.RetrainInterval)
+	}
+	switch p.BadRecords {
+	case DropBad, FailOnBad:
+	case DeadLetterBad:
+		if p.DeadLetter == nil {
+			return c, fmt.Errorf("%w: BadRecords is DeadLetterBad but DeadLetter is nil", ErrInvalidConfig)
+		}
+	default:
+		return c, fmt.Errorf("%w: BadRecords is %d, not a BadRecordPolicy", ErrInvalidConfig, int(p.BadRecords))
+	}
+	for i, t := range p.Transformers {
+		if t == nil {
+			return c, fmt.Errorf("%w: Transformers[%d] is nil", ErrInvalidConfig, i)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	c.schema = p.Source.Schema()
+	if err := c.schema.Validate(); err != nil {
+		return c, fmt.Errorf("stream: source schema: %w", err)
+	}
+	return c, nil
+}
+
+// item is one batch on its way through the stages.
+type item struct {
+	batch    Batch
+	ack      AckFunc
+	rejected []Record // under DeadLetterBad, with the reason in Attrs
+	scored   ScoredBatch
+}
+
+// run is the state of one Run.
+type run struct {
+	p   *Pipeline
+	cfg config
+
+	// readCtx stops the source and the trainer: cancelled by the caller's
+	// context or by a failure.
+	readCtx context.Context
+	// drainCtx is given to the stages after the source, so that batches
+	// already read still reach the Sink after the caller cancels; only a
+	// failure cancels it.
+	drainCtx context.Context
+	cancel   func()
+
+	errOnce sync.Once
+	err     error
+	failed  atomic.Bool
+}
+
+// fail records the first error that stops the run and stops every stage.
+func (r *run) fail(err error) {
+	r.errOnce.Do(func() {
+		r.err = err
+		r.failed.Store(true)
+		r.cancel()
+	})
+}
+
+// Run runs the pipeline until the Source returns io.EOF, ctx is cancelled, or
+// a stage fails, and returns once every goroutine it started has ended.
+//
+// After io.EOF or cancellation every batch already read is scored and written
+// to the Sink before Run returns; Run returns nil after io.EOF and ctx.Err()
+// after cancellation. A stage's error or panic stops the run and is returned
+// as a *StageError naming the stage; every batch read is then acknowledged
+// with that error. Run closes the Source, Sink and DeadLetter that implement
+// io.Closer before it returns.
+//
+// Run may be called once per Pipeline; a second call returns ErrAlreadyRun.
+func (p *Pipeline) Run(ctx context.Context) (err error) {
+	if !p.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
+	cfg, err := p.config()
+	if err != nil {
+		return err
+	}
+	p.stats.init(cfg.accuracyWindow)
+
+	readCtx, cancelRead := context.WithCancel(ctx)
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	r := &run{p: p, cfg: cfg, readCtx: readCtx, drainCtx: drainCtx}
+	r.cancel = func() { cancelRead(); cancelDrain() }
+	defer r.cancel()
+
+	scoreIn := make(chan *item, cfg.buffer)
+	learnIn := make(chan *item, cfg.buffer)
+	writeIn := make(chan *item, cfg.buffer)
+	var wg sync.WaitGroup
+	wg.Add(4)
+	go func() { defer wg.Done(); r.read(scoreIn) }()
+	go func() { defer wg.Done(); r.score(scoreIn, learnIn) }()
+	go func() { defer wg.Done(); r.learn(learnIn, writeIn) }()
+	go func() { defer wg.Done(); r.write(writeIn) }()
+	wg.Wait()
+
+	closeErr := p.closeStages()
+	switch {
+	case r.err != nil:
+		return r.err
+	case closeErr != nil:
+		return closeErr
+	default:
+		return ctx.Err()
+	}
+}
+
+func (p *Pipeline) closeStages() error {
+	var errs []error
+	for _, s := range []struct {
+		name  string
+		stage any
+	}{{"source", p.Source}, {"sink", p.Sink}, {"dead-letter", p.DeadLetter}} {
+		if c, ok := s.stage.(io.Closer); ok {
+			if err := guard(s.name+" close", c.Close); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// guard calls f and turns a panic into an error, so a user's stage cannot
+// crash the service that embeds the pipeline. Any error comes back as a
+// *StageError naming the stage.
+func guard(stage string, f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &StageError{Stage: stage, Err: fmt.Errorf("%w: %v\n%s", ErrPanic, v, debug.Stack())}
+		}
+	}()
+	if err := f(); err != nil {
+		var se *StageError
+		if errors.As(err, &se) && se.Stage == stage {
+			return err
+		}
+		return &StageError{Stage: stage, Err: err}
+	}
+	return nil
+}
+
+// read is the source stage: it reads batches, sets bad records aside under
+// the policy, and passes the rest on.
+func (r *run) read(out chan<- *item) {
+	defer close(out)
+	var offset uint64
+	for !r.failed.Load() && r.readCtx.Err() == nil {
+		var (
+			b    Batch
+			ack  AckFunc
+			rerr error
+		)
+		if err := guard("source", func() error {
+			b, ack, rerr = r.p.Source.Read(r.readCtx, r.cfg.batchSize)
+			return nil
+		}); err != nil {
+			r.fail(err)
+			return
+		}
+		if b.Len() > 0 {
+			it := &item{batch: b, ack: ack}
+			if err := r.screen(it, &offset); err != nil {
+				r.fail(err)
+				r.ackWith(it, err)
+			} else {
+				out <- it
+			}
+		} else if ack != nil {
+			r.ackWith(&item{ack: ack}, nil)
+		}
+		switch {
+		case rerr == nil:
+		case errors.Is(rerr, io.EOF):
+			return
+		case r.readCtx.Err() != nil && errors.Is(rerr, r.readCtx.Err()):
+			return // cancelled: not a failure
+		default:
+			r.fail(&StageError{Stage: "source", Err: rerr})
+			return
+		}
+	}
+}
+
+// screen counts a fresh batch and applies the bad-record policy to it.
+func (r *run) screen(it *item, offset *uint64) error {
+	st := &r.p.stats
+	st.batches.Add(1)
+	st.read.Add(uint64(it.batch.Len()))
+	d := r.cfg.schema.NumFeatures()
+	var good []Record // nil until the first bad record: the common batch is not copied
+	for i := range it.batch.Records {
+		rec := &it.batch.Records[i]
+		reason, detail := check(rec, d)
+		off := *offset
+		*offset++
+		if reason == "" {
+			if good != nil {
+				good = append(good, *rec)
+			}
+			continue
+		}
+		if good == nil {
+			good = append(make([]Record, 0, len(it.batch.Records)), it.batch.Records[:i]...)
+		}
+		recErr := &RecordError{Offset: off, Key: rec.Key, Reason: reason, Detail: detail}
+		st.reject(reason)
+		switch r.p.BadRecords {
+		case FailOnBad:
+			return &StageError{Stage: "validate", Err: recErr}
+		case DeadLetterBad:
+			dead := *rec
+			dead.Attrs = make(map[string]string, len(rec.Attrs)+1)
+			for k, v := range rec.Attrs {
+				dead.Attrs[k] = v
+			}
+			dead.Attrs[AttrRejectReason] = string(reason)
+			it.rejected = append(it.rejected, dead)
+		}
+	}
+	if good != nil {
+		it.batch.Records = good
+	}
+	return nil
+}
+
+// check says why a record cannot be used, or returns an empty reason.
+func check(rec *Record, numFeatures int) (RejectReason, string) {
+	if len(rec.Features) != numFeatures {
+		return RejectFeatureCount, fmt.Sprintf("%d features, schema has %d", len(rec.Features), numFeatures)
+	}
+	for j, v := range rec.Features {
+		if math.IsNaN(v) {
+			return RejectNaNFeature, fmt.Sprintf("feature %d is NaN", j)
+		}
+		if math.IsInf(v, 0) {
+			return RejectInfFeature, fmt.Sprintf("feature %d is %v", j, v)
+		}
+	}
+	if math.IsInf(rec.Target, 0) {
+		return RejectBadTarget, fmt.Sprintf("target is %v", rec.Target)
+	}
+	return "", ""
+}
+
+// ackWith acknowledges a batch once; a failing ack stops the run.
+func (r *run) ackWith(it *item, err error) {
+	if it.ack == nil {
+		return
+	}
+	ack := it.ack
+	it.ack = nil
+	if aerr := guard("source ack", func() error { return ack(r.drainCtx, err) }); aerr != nil && err == nil {
+		r.fail(aerr)
+	}
+}
+
+// score is the scoring stage: each batch is scored by the model current when
+// it arrives, before any of it is learned from.
+func (r *run) score(in <-chan *item, out chan<- *item) {
+	defer close(out)
+	for it := range in {
+		if r.failed.Load() {
+			r.ackWith(it, r.err)
+			continue
+		}
+		if err := guard("predict", func() error { return r.scoreBatch(it) }); err != nil {
+			r.fail(err)
+			r.ackWith(it, err)
+			continue
+		}
+		out <- it
+	}
+}
+
+func (r *run) scoreBatch(it *item) error {
+	b := it.batch
+	preds := make([]float64, b.Len())
+	m := r.p.model.Load()
+	it.scored = ScoredBatch{Records: b.Records, Predictions: preds}
+	if m == nil {
+		for i := range preds {
+			preds[i] = math.NaN()
+		}
+		return nil
+	}
+	if err := m.PredictBatch(r.drainCtx, b, preds); err != nil {
+		return err
+	}
+	it.scored.ModelVersion = m.Version
+	r.p.stats.scored.Add(uint64(b.Len()))
+	r.p.stats.observe(b.Records, preds)
+	return nil
+}
+
+// write is the sink stage: it writes each batch, then acknowledges it.
+func (r *run) write(in <-chan *item) {
+	st := &r.p.stats
+	for it := range in {
+		if r.failed.Load() {
+			r.ackWith(it, r.err)
+			continue
+		}
+		if len(it.rejected) > 0 {
+			dead := ScoredBatch{Records: it.rejected, Predictions: nanSlice(len(it.rejected))}
+			if err := guard("dead-letter", func() error { return r.p.DeadLetter.Write(r.drainCtx, dead) }); err != nil {
+				r.fail(err)
+				r.ackWith(it, err)
+				continue
+			}
+		}
+		if r.p.Sink != nil && it.scored.Len() > 0 {
+			if err := guard("sink", func() error { return r.p.Sink.Write(r.drainCtx, it.scored) }); err != nil {
+				r.fail(err)
+				r.ackWith(it, err)
+				continue
+			}
+		}
+		st.written.Add(uint64(it.scored.Len()))
+		r.ackWith(it, nil)
+	}
+}
+
+func nanSlice(n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = math.NaN()
+	}
+	return s
+}

@@ -1,0 +1,482 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/forestream/forestream/stream"
+	"github.com/forestream/forestream/stream/streamtest"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func TestPassThroughWritesEveryRecordInOrderAndAcksEachBatchOnce(t *testing.T) {
+	recs := records(1000, 1, 0)
+	src := streamtest.NewSlice(testSchema, recs)
+	sink := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: src, Sink: sink, BatchSize: 64, Logger: quiet}
+
+	require.NoError(t, p.Run(context.Background()))
+
+	got := sink.Records()
+	require.Len(t, got, len(recs))
+	for i, r := range got {
+		assert.Equal(t, recs[i].Key, r.Key)
+		assert.True(t, math.IsNaN(r.Prediction), "no trainer, so no model and no prediction")
+		assert.Zero(t, r.ModelVersion)
+	}
+	require.NoError(t, src.CheckAcks())
+	for _, a := range src.Acks() {
+		assert.NoError(t, a.Err)
+		assert.LessOrEqual(t, a.Size, 64)
+	}
+	st := p.Stats()
+	assert.EqualValues(t, 1000, st.Read)
+	assert.EqualValues(t, 1000, st.Written)
+	assert.EqualValues(t, 16, st.Batches)
+	assert.Zero(t, st.Scored)
+	assert.Nil(t, p.Model())
+	assert.Equal(t, 1, sink.Closed(), "Run closes a sink that is an io.Closer")
+}
+
+func TestEveryRecordIsScoredBeforeItIsLearnedFrom(t *testing.T) {
+	// A predictor that remembers its training rows answers 1 for a row it
+	// was trained on: under test-then-train no record may ever score 1.
+	memorize := stream.TrainFunc(func(_ context.Context, _ stream.Schema, X [][]float64, _ []float64) (stream.Predictor, error) {
+		seen := make(map[[3]float64]bool, len(X))
+		for _, x := range X {
+			seen[[3]float64(x)] = true
+		}
+		return stream.PredictFunc(func(x []float64) (float64, error) {
+			if seen[[3]float64(x)] {
+				return 1, nil
+			}
+			return 0, nil
+		}), nil
+	})
+	recs := records(5000, 2, 0)
+	sink := &streamtest.Collector{}
+	src, watch := streamtest.NewSlice(testSchema, recs), newModelWatch()
+	src.BeforeRead = watch.gate(map[int]uint64{1000: 1, 3000: 2})
+	p := &stream.Pipeline{Source: src, Trainer: memorize, Sink: sink, OnModel: watch.onModel,
+		BatchSize: 50, MinTrain: 100, RetrainEvery: 100, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+
+	scored := 0
+	for _, r := range sink.Records() {
+		if r.ModelVersion > 0 {
+			scored++
+			require.Zero(t, r.Prediction, "record %s was scored by a model trained on it", r.Key)
+		}
+	}
+	assert.Positive(t, scored)
+	// The final model, trained at io.EOF, has seen the last records.
+	m := p.Model()
+	require.NotNil(t, m)
+	last := recs[len(recs)-1].Features
+	y, err := m.Predict(last)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, y)
+}
+
+func TestModelPredictEqualsThePipelineScoreBitForBit(t *testing.T) {
+	// The live scaler keeps learning from every batch; each model must still
+	// score a raw record exactly as the pipeline did under that version.
+	recs := records(20000, 3, 7)
+	var p *stream.Pipeline
+	checked := 0
+	var checkErr error
+	sink := stream.SinkFunc(func(_ context.Context, b stream.ScoredBatch) error {
+		m := p.Model()
+		if m == nil || m.Version != b.ModelVersion {
+			return nil
+		}
+		for i, r := range b.Records {
+			y, err := m.Predict(r.Features)
+			if err != nil {
+				return err
+			}
+			if math.Float64bits(y) != math.Float64bits(b.Predictions[i]) && checkErr == nil {
+				checkErr = errors.New("model predicted " + ftoa(y) + ", pipeline scored " + ftoa(b.Predictions[i]))
+			}
+			checked++
+		}
+		return nil
+	})
+	src, watch := streamtest.NewSlice(testSchema, recs), newModelWatch()
+	src.BeforeRead = watch.gate(map[int]uint64{1000: 1, 4000: 2, 8000: 3})
+	p = &stream.Pipeline{Source: src, Transformers: []stream.Transformer{&meanScaler{}}, OnModel: watch.onModel,
+		Trainer: &linearTrainer{}, Sink: sink, BatchSize: 100, MinTrain: 500, RetrainEvery: 1000, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	require.NoError(t, checkErr)
+	assert.Greater(t, checked, 1000)
+	assert.Greater(t, p.Stats().Retrains, uint64(2))
+}
+
+func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func TestLiveAccuracyOfAPerfectModelIsPerfect(t *testing.T) {
+	exact := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+		return stream.PredictFunc(func(x []float64) (float64, error) { return truth(x), nil }), nil
+	})
+	src, watch := streamtest.NewSlice(testSchema, records(3000, 4, 3)), newModelWatch()
+	src.BeforeRead = watch.gate(map[int]uint64{1000: 1})
+	p := &stream.Pipeline{Source: src, Trainer: exact, OnModel: watch.onModel,
+		BatchSize: 100, MinTrain: 100, RetrainEvery: 500, AccuracyWindow: 200, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	st := p.Stats()
+	assert.Equal(t, 200, st.Live.N)
+	assert.Zero(t, st.Live.MAE)
+	assert.Zero(t, st.Live.RMSE)
+	assert.Equal(t, 1.0, st.Live.R2)
+	assert.EqualValues(t, 2000, st.Learned, "a third of the records are unlabeled: scored, never learned")
+}
+
+func TestAFailedRetrainKeepsThePreviousModel(t *testing.T) {
+	tr := &linearTrainer{fail: map[int]bool{2: true, 3: true}}
+	var logs lockedBuffer
+	// The first model comes before offset 300; the retrain at io.EOF, at
+	// least the second call, then surely runs and may fail.
+	src, watch := streamtest.NewSlice(testSchema, records(2000, 5, 0)), newModelWatch()
+	src.BeforeRead = watch.gate(map[int]uint64{300: 1})
+	p := &stream.Pipeline{Source: src, Trainer: tr, OnModel: watch.onModel,
+		BatchSize: 100, MinTrain: 100, RetrainEvery: 400,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	sink := &streamtest.Collector{}
+	p.Sink = sink
+	require.NoError(t, p.Run(context.Background()))
+	st := p.Stats()
+	assert.GreaterOrEqual(t, st.RetrainsFailed, uint64(1))
+	assert.Equal(t, st.Retrains+st.RetrainsFailed, uint64(tr.Calls()))
+	assert.EqualValues(t, 2000, st.Written, "a failed retrain does not stop the stream")
+	assert.Contains(t, logs.String(), "retrain failed")
+	assert.Contains(t, logs.String(), errTrain.Error())
+	require.NotNil(t, p.Model())
+	assert.Equal(t, st.Retrains, p.Model().Version, "versions count models made, not attempts")
+}
+
+func TestRetrainsThatFallDueDuringTrainingAreCoalescedAndCounted(t *testing.T) {
+	tr := &linearTrainer{block: make(chan struct{})}
+	written := atomic.Int64{}
+	sink := stream.SinkFunc(func(_ context.Context, b stream.ScoredBatch) error {
+		if written.Add(int64(b.Len())) == 200 {
+			close(tr.block) // the first training ends only once every record is through
+		}
+		return nil
+	})
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(200, 6, 0)), Trainer: tr, Sink: sink,
+		BatchSize: 10, MinTrain: 10, RetrainEvery: 10, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	st := p.Stats()
+	assert.EqualValues(t, 19, st.RetrainsCoalesced, "190 records arrived during the first training: 19 retrains fell due")
+	assert.EqualValues(t, 2, st.Retrains, "the first, then one for all that was coalesced")
+	assert.EqualValues(t, 200, p.Model().TrainedOn)
+}
+
+func TestTheTimeCadenceRetrainsWithoutNewRecordCount(t *testing.T) {
+	tr := &linearTrainer{started: make(chan struct{})}
+	recs := records(100, 7, 0)
+	sent := false
+	src := stream.SourceFunc(testSchema, func(ctx context.Context, _ int) (stream.Batch, stream.AckFunc, error) {
+		if !sent {
+			sent = true
+			return stream.Batch{Records: recs}, nil, nil
+		}
+		select { // hold the stream open until the clock has made a model
+		case <-tr.started:
+			return stream.Batch{}, nil, io.EOF
+		case <-ctx.Done():
+			return stream.Batch{}, nil, ctx.Err()
+		}
+	})
+	p := &stream.Pipeline{Source: src, Trainer: tr, MinTrain: 10, RetrainEvery: 1_000_000,
+		RetrainInterval: 1, NoFinalTrain: true, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	assert.Equal(t, 1, tr.Calls())
+}
+
+func TestFinalTrainAtEOFSeesEveryRecord(t *testing.T) {
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(1234, 8, 0)), Trainer: &linearTrainer{},
+		MinTrain: 100, RetrainEvery: 500, Window: 5000, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	require.NotNil(t, p.Model())
+	assert.Equal(t, 1234, p.Model().TrainedOn)
+
+	// Without it, the last model is one started before the last batch.
+	src, watch := streamtest.NewSlice(testSchema, records(1234, 8, 0)), newModelWatch()
+	src.BeforeRead = watch.gate(map[int]uint64{1200: 2})
+	noFinal := &stream.Pipeline{Source: src, Trainer: &linearTrainer{}, OnModel: watch.onModel,
+		BatchSize: 100, MinTrain: 100, RetrainEvery: 500, Window: 5000, NoFinalTrain: true, Logger: quiet}
+	require.NoError(t, noFinal.Run(context.Background()))
+	assert.Less(t, noFinal.Model().TrainedOn, 1234)
+}
+
+func TestTheWindowKeepsOnlyTheNewestRecords(t *testing.T) {
+	var lastX [][]float64
+	keep := stream.TrainFunc(func(_ context.Context, _ stream.Schema, X [][]float64, _ []float64) (stream.Predictor, error) {
+		lastX = X
+		return stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), nil
+	})
+	recs := records(1000, 9, 0)
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), Trainer: keep, Window: 300, MinTrain: 50,
+		RetrainEvery: 70, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	require.Len(t, lastX, 300)
+	for i, x := range lastX {
+		assert.Equal(t, recs[700+i].Features, x, "row %d of the final window", i)
+	}
+}
+
+func TestCancellationDrainsEveryBatchReadToTheSink(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var read atomic.Int64
+	var mu sync.Mutex
+	acks := map[int64]int{}
+	src := stream.SourceFunc(testSchema, func(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
+		if err := ctx.Err(); err != nil {
+			return stream.Batch{}, nil, err
+		}
+		id := read.Add(1)
+		return stream.Batch{Records: records(max, uint64(id), 2)}, func(_ context.Context, err error) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				acks[id]++
+			} else {
+				acks[id] += 1000
+			}
+			return nil
+		}, nil
+	})
+	var written atomic.Int64
+	sink := stream.SinkFunc(func(ctx context.Context, b stream.ScoredBatch) error {
+		if written.Add(int64(b.Len())) >= 5000 {
+			cancel()
+		}
+		return ctx.Err() // the sink's context stays live while the pipeline drains
+	})
+	p := &stream.Pipeline{Source: src, Sink: sink, Trainer: &linearTrainer{}, BatchSize: 100, MinTrain: 100, Logger: quiet}
+	err := p.Run(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	st := p.Stats()
+	assert.Equal(t, st.Read, st.Written, "every record read reached the sink")
+	assert.GreaterOrEqual(t, st.Written, uint64(5000))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Len(t, acks, int(read.Load()))
+	for id, n := range acks {
+		assert.Equal(t, 1, n, "batch %d acknowledged once, with nil", id)
+	}
+}
+
+func TestStageErrorsStopTheRunNamingTheStage(t *testing.T) {
+	errBoom := errors.New("boom")
+	recs := records(500, 10, 0)
+	cases := []struct {
+		name  string
+		stage string
+		setup func(p *stream.Pipeline)
+		is    error
+	}{
+		{"source error", "source", func(p *stream.Pipeline) { p.Source.(*streamtest.Slice).End = errBoom }, errBoom},
+		{"sink error", "sink", func(p *stream.Pipeline) { p.Sink = &streamtest.Collector{Err: errBoom} }, errBoom},
+		{"sink panic", "sink", func(p *stream.Pipeline) {
+			p.Sink = stream.SinkFunc(func(context.Context, stream.ScoredBatch) error { panic("sink bug") })
+		}, stream.ErrPanic},
+		{"fit error", "transform[0]", func(p *stream.Pipeline) {
+			p.Transformers = []stream.Transformer{failingFitter{err: errBoom}}
+		}, errBoom},
+		{"predict error", "predict", func(p *stream.Pipeline) {
+			p.Trainer = stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+				return stream.PredictFunc(func([]float64) (float64, error) { return 0, errBoom }), nil
+			})
+		}, errBoom},
+		{"transform panic", "predict", func(p *stream.Pipeline) {
+			p.Trainer = &linearTrainer{}
+			p.BatchSize = 25
+			p.Transformers = []stream.Transformer{stream.TransformFunc(func(_ context.Context, b *stream.Batch) error {
+				if b.Len() <= 25 { // scoring a batch, not preparing the training window
+					var m map[string]int
+					m["x"]++ // a nil-map write: a typical bug in a user's stage
+				}
+				return nil
+			})}
+		}, stream.ErrPanic},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := streamtest.NewSlice(testSchema, recs)
+			// Hold the stream after 50 records until a model is made, so the
+			// scoring stage certainly sees one.
+			watch := newModelWatch()
+			src.BeforeRead = watch.gate(map[int]uint64{50: 1})
+			p := &stream.Pipeline{Source: src, Trainer: &linearTrainer{}, BatchSize: 50, MinTrain: 50, RetrainEvery: 50,
+				OnModel: watch.onModel, Logger: quiet}
+			tc.setup(p)
+			err := p.Run(context.Background())
+			require.Error(t, err)
+			assert.ErrorIs(t, err, tc.is)
+			var se *stream.StageError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, tc.stage, se.Stage)
+			require.NoError(t, src.CheckAcks())
+			st := p.Stats()
+			failedAcks := 0
+			for _, a := range src.Acks() {
+				if a.Err != nil {
+					failedAcks += a.Size
+				}
+			}
+			assert.EqualValues(t, st.Read, st.Written+uint64(failedAcks), "each record read was written or acked with the error")
+		})
+	}
+}
+
+type failingFitter struct{ err error }
+
+func (f failingFitter) Fit(context.Context, stream.Batch) error        { return f.err }
+func (f failingFitter) Freeze() stream.Transformer                     { return f }
+func (f failingFitter) Transform(context.Context, *stream.Batch) error { return nil }
+
+func badRecords() []stream.Record {
+	recs := records(10, 11, 0)
+	recs[2].Features = recs[2].Features[:2]
+	recs[4].Features[1] = math.NaN()
+	recs[6].Features[0] = math.Inf(-1)
+	recs[8].Target = math.Inf(1)
+	recs[9].Target = math.NaN() // unlabeled is not bad
+	return recs
+}
+
+func TestBadRecordsAreDroppedAndCountedByReason(t *testing.T) {
+	sink := &streamtest.Collector{}
+	src := streamtest.NewSlice(testSchema, badRecords())
+	p := &stream.Pipeline{Source: src, Sink: sink, BatchSize: 4, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	st := p.Stats()
+	assert.EqualValues(t, 4, st.Rejected)
+	assert.Equal(t, map[stream.RejectReason]uint64{
+		stream.RejectFeatureCount: 1, stream.RejectNaNFeature: 1, stream.RejectInfFeature: 1, stream.RejectBadTarget: 1,
+	}, st.RejectedBy)
+	var keys []string
+	for _, r := range sink.Records() {
+		keys = append(keys, r.Key)
+	}
+	assert.Equal(t, []string{"0", "1", "3", "5", "7", "9"}, keys)
+	require.NoError(t, src.CheckAcks())
+}
+
+func TestBadRecordsGoToTheDeadLetterSinkWithTheirReason(t *testing.T) {
+	dead := &streamtest.Collector{}
+	recs := badRecords()
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), BadRecords: stream.DeadLetterBad,
+		DeadLetter: dead, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	got := dead.Records()
+	require.Len(t, got, 4)
+	reasons := map[string]string{}
+	for _, r := range got {
+		reasons[r.Key] = r.Attrs[stream.AttrRejectReason]
+	}
+	assert.Equal(t, map[string]string{"2": "feature_count", "4": "nan_feature", "6": "inf_feature", "8": "bad_target"}, reasons)
+	assert.Nil(t, recs[2].Attrs, "the source's own record is not changed")
+	assert.Equal(t, 1, dead.Closed())
+}
+
+func TestFailOnBadStopsWithAnErrorNamingTheRecord(t *testing.T) {
+	src := streamtest.NewSlice(testSchema, badRecords())
+	p := &stream.Pipeline{Source: src, BadRecords: stream.FailOnBad, BatchSize: 3, Logger: quiet}
+	err := p.Run(context.Background())
+	require.ErrorIs(t, err, stream.ErrBadRecord)
+	var re *stream.RecordError
+	require.ErrorAs(t, err, &re)
+	assert.EqualValues(t, 2, re.Offset)
+	assert.Equal(t, "2", re.Key)
+	assert.Equal(t, stream.RejectFeatureCount, re.Reason)
+	assert.Contains(t, err.Error(), "bad record 2")
+	require.NoError(t, src.CheckAcks())
+}
+
+func TestInvalidPipelinesFailFast(t *testing.T) {
+	src := func() stream.Source { return streamtest.NewSlice(testSchema, nil) }
+	cases := []struct {
+		name string
+		p    *stream.Pipeline
+		want error
+		text string
+	}{
+		{"no source", &stream.Pipeline{}, stream.ErrNoSource, "no source"},
+		{"negative batch", &stream.Pipeline{Source: src(), BatchSize: -1}, stream.ErrInvalidConfig, "BatchSize is -1"},
+		{"negative window", &stream.Pipeline{Source: src(), Window: -5}, stream.ErrInvalidConfig, "Window is -5"},
+		{"min train above window", &stream.Pipeline{Source: src(), Window: 10, MinTrain: 20}, stream.ErrInvalidConfig, "MinTrain 20 is more than Window 10"},
+		{"negative interval", &stream.Pipeline{Source: src(), RetrainInterval: -1}, stream.ErrInvalidConfig, "RetrainInterval"},
+		{"dead letter missing", &stream.Pipeline{Source: src(), BadRecords: stream.DeadLetterBad}, stream.ErrInvalidConfig, "DeadLetter is nil"},
+		{"unknown policy", &stream.Pipeline{Source: src(), BadRecords: 7}, stream.ErrInvalidConfig, "BadRecords is 7"},
+		{"nil transformer", &stream.Pipeline{Source: src(), Transformers: []stream.Transformer{nil}}, stream.ErrInvalidConfig, "Transformers[0]"},
+		{"empty schema", &stream.Pipeline{Source: streamtest.NewSlice(stream.Schema{}, nil)}, stream.ErrInvalidSchema, "no features"},
+		{"repeated feature", &stream.Pipeline{Source: streamtest.NewSlice(stream.Schema{Features: []string{"a", "a"}}, nil)}, stream.ErrInvalidSchema, `both named "a"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Run(context.Background())
+			require.ErrorIs(t, err, tc.want)
+			assert.Contains(t, err.Error(), tc.text)
+		})
+	}
+}
+
+func TestRunTwiceReturnsErrAlreadyRun(t *testing.T) {
+	reading, release := make(chan struct{}), make(chan struct{})
+	src := stream.SourceFunc(testSchema, func(ctx context.Context, _ int) (stream.Batch, stream.AckFunc, error) {
+		close(reading)
+		<-release
+		return stream.Batch{}, nil, io.EOF
+	})
+	p := &stream.Pipeline{Source: src, Logger: quiet}
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	<-reading
+	assert.ErrorIs(t, p.Run(context.Background()), stream.ErrAlreadyRun, "while running")
+	close(release)
+	require.NoError(t, <-done)
+	assert.ErrorIs(t, p.Run(context.Background()), stream.ErrAlreadyRun, "after it ended")
+}
+
+func TestModelPredictRejectsTheWrongFeatureCount(t *testing.T) {
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 12, 0)), Trainer: &linearTrainer{},
+		MinTrain: 10, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	_, err := p.Model().Predict([]float64{1, 2})
+	require.ErrorIs(t, err, stream.ErrFeatureCount)
+	assert.Contains(t, err.Error(), "got 2, model takes 3")
+}
+
+// lockedBuffer is an io.Writer safe for the pipeline's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}

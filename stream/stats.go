@@ -1,0 +1,144 @@
+package stream
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a snapshot of a Pipeline's counters and live accuracy.
+type Stats struct {
+	Read    uint64 // records read from the Source
+	Scored  uint64 // records scored by a model (not counting those read before the first)
+	Learned uint64 // labeled records that entered the training window
+	Written uint64 // records written to the Sink
+	// Rejected counts bad records; RejectedBy splits them by reason.
+	Rejected   uint64
+	RejectedBy map[RejectReason]uint64
+	Batches    uint64 // batches read
+
+	Retrains          uint64 // models trained and swapped in
+	RetrainsCoalesced uint64 // retrains that fell due while one was running, folded into the next
+	RetrainsFailed    uint64 // retrains that failed; the previous model stayed
+
+	ModelVersion      uint64        // version of the current model; 0 before the first
+	LastTrainDuration time.Duration // how long the current model took to train
+
+	// Live is the accuracy of the test-then-train scores over the newest
+	// AccuracyWindow labeled records: each was scored before it was learned
+	// from, so this is an honest estimate of the error on new data.
+	Live Accuracy
+}
+
+// Accuracy measures predictions against targets.
+type Accuracy struct {
+	N    int     // records measured
+	MAE  float64 // mean absolute error
+	RMSE float64 // root mean squared error
+	// R2 is the coefficient of determination: 1 is perfect, 0 is no better
+	// than predicting the mean. NaN when fewer than 2 records or no spread.
+	R2 float64
+}
+
+// counters are a pipeline's running statistics. The hot counters are atomic;
+// the rest sit behind mu, taken once per batch.
+type counters struct {
+	read, scored, learned, written, rejected, batches atomic.Uint64
+	retrains, coalesced, failed                       atomic.Uint64
+
+	mu         sync.Mutex
+	rejectedBy map[RejectReason]uint64
+	version    uint64
+	trainDur   time.Duration
+	// ring of the newest (prediction, target) pairs for the live accuracy
+	preds, targets []float64
+	next, size     int
+}
+
+func (c *counters) init(accuracyWindow int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rejectedBy = make(map[RejectReason]uint64)
+	c.preds = make([]float64, accuracyWindow)
+	c.targets = make([]float64, accuracyWindow)
+}
+
+func (c *counters) reject(reason RejectReason) {
+	c.rejected.Add(1)
+	c.mu.Lock()
+	c.rejectedBy[reason]++
+	c.mu.Unlock()
+}
+
+func (c *counters) setModel(m *Model) {
+	c.mu.Lock()
+	c.version, c.trainDur = m.Version, m.TrainDuration
+	c.mu.Unlock()
+}
+
+// observe adds the scores of the labeled records of a batch to the ring.
+func (c *counters) observe(recs []Record, preds []float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range recs {
+		if !recs[i].Labeled() {
+			continue
+		}
+		c.preds[c.next], c.targets[c.next] = preds[i], recs[i].Target
+		c.next = (c.next + 1) % len(c.preds)
+		c.size = min(c.size+1, len(c.preds))
+	}
+}
+
+// Stats returns a snapshot of the pipeline's counters and live accuracy. It
+// is safe to call at any time, also while Run is running.
+func (p *Pipeline) Stats() Stats {
+	c := &p.stats
+	s := Stats{
+		Read: c.read.Load(), Scored: c.scored.Load(), Learned: c.learned.Load(), Written: c.written.Load(),
+		Rejected: c.rejected.Load(), Batches: c.batches.Load(),
+		Retrains: c.retrains.Load(), RetrainsCoalesced: c.coalesced.Load(), RetrainsFailed: c.failed.Load(),
+		RejectedBy: map[RejectReason]uint64{},
+		Live:       Accuracy{MAE: math.NaN(), RMSE: math.NaN(), R2: math.NaN()},
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.rejectedBy {
+		s.RejectedBy[k] = v
+	}
+	s.ModelVersion, s.LastTrainDuration = c.version, c.trainDur
+	if c.size > 0 {
+		s.Live = Measure(c.preds[:c.size], c.targets[:c.size])
+	}
+	return s
+}
+
+// Measure returns the accuracy of predictions against targets, pairing them
+// by index over the shorter of the two.
+func Measure(predictions, targets []float64) Accuracy {
+	n := min(len(predictions), len(targets))
+	a := Accuracy{N: n, MAE: math.NaN(), RMSE: math.NaN(), R2: math.NaN()}
+	if n == 0 {
+		return a
+	}
+	var sumAbs, sumSq, mean float64
+	for i := 0; i < n; i++ {
+		e := predictions[i] - targets[i]
+		sumAbs += math.Abs(e)
+		sumSq += e * e
+		mean += targets[i]
+	}
+	mean /= float64(n)
+	var ss float64
+	for i := 0; i < n; i++ {
+		d := targets[i] - mean
+		ss += d * d
+	}
+	a.MAE = sumAbs / float64(n)
+	a.RMSE = math.Sqrt(sumSq / float64(n))
+	if n >= 2 && ss > 0 {
+		a.R2 = 1 - sumSq/ss
+	}
+	return a
+}
