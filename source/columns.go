@@ -1,0 +1,89 @@
+package source
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Columns says which columns (CSV) or keys (JSON Lines) of tabular input play
+// which part in a record. A column named nowhere here is a feature.
+type Columns struct {
+	// Target names the target column. A missing or empty value there makes
+	// the record unlabeled (Target NaN). Empty means no column is the target
+	// and every record is unlabeled.
+	Target string
+	// Attrs name columns carried along as string attributes.
+	Attrs []string
+	// Key names the column that becomes Record.Key.
+	Key string
+	// Ignore names columns that are dropped.
+	Ignore []string
+}
+
+// roles maps each column named in c to its part, and checks that no column
+// has two.
+func (c Columns) roles() (map[string]string, error) {
+	m := make(map[string]string)
+	add := func(name, role string) error {
+		if name == "" {
+			return fmt.Errorf("%w: an empty column name among the %s columns", ErrInvalidConfig, role)
+		}
+		if prev, ok := m[name]; ok {
+			return fmt.Errorf("%w: column %q is both %s and %s", ErrInvalidConfig, name, prev, role)
+		}
+		m[name] = role
+		return nil
+	}
+	if c.Target != "" {
+		if err := add(c.Target, "target"); err != nil {
+			return nil, err
+		}
+	}
+	if c.Key != "" {
+		if err := add(c.Key, "key"); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range c.Attrs {
+		if err := add(a, "attribute"); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range c.Ignore {
+		if err := add(a, "ignored"); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// parseFeature parses a feature value. Empty is an error rather than NaN: a
+// NaN feature would only be rejected later, further from its line.
+func parseFeature(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("empty value")
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("not a number: %q", s)
+	}
+	return v, nil
+}
+
+// parseTarget parses a target value: empty means unlabeled.
+func parseTarget(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return math.NaN(), nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("not a number: %q", s)
+	}
+	return v, nil
+}
+
+var nan = math.NaN()

@@ -1,0 +1,212 @@
+package source
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// CSVOptions configures a CSV source.
+type CSVOptions struct {
+	Columns
+	// Comma is the field delimiter; 0 means ','.
+	Comma rune
+	// OnError says what to do with a malformed line; the zero value is Fail.
+	OnError Policy
+}
+
+// CSV reads records from comma-separated values whose first line is a header.
+// The header names the columns; Columns picks the target, attributes, key
+// and ignored columns, and every other column is a feature, in header order.
+//
+// A line is malformed when it has the wrong number of fields, bad quoting, or
+// a feature or target that is not a number (an empty feature included). Under
+// Fail, Read returns the records before it together with a *LineError naming
+// the line, and the same error from then on; under Skip the line is dropped
+// and counted by Skipped.
+//
+// Records are stamped with the time their batch was read. CSV does not close
+// the reader it was given.
+type CSV struct {
+	r       *csv.Reader
+	onError Policy
+	schema  stream.Schema
+	header  []string
+	feats   []int // column of each feature
+	target  int   // -1 when there is none
+	key     int   // -1 when there is none
+	attrs   []int
+	skipped atomic.Int64
+	eof     bool
+	err     error
+	now     func() time.Time
+}
+
+// NewCSV reads the header from r and returns a CSV source over the rest. It
+// returns ErrNoHeader if r is empty, and ErrInvalidConfig if a column named
+// in opts is missing from the header, the header repeats a name, or no
+// column is left to be a feature.
+func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
+	roles, err := opts.roles()
+	if err != nil {
+		return nil, err
+	}
+	if opts.OnError != Fail && opts.OnError != Skip {
+		return nil, fmt.Errorf("%w: csv: unknown error policy %v", ErrInvalidConfig, opts.OnError)
+	}
+	cr := csv.NewReader(r)
+	if opts.Comma != 0 {
+		cr.Comma = opts.Comma
+	}
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: csv", ErrNoHeader)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("source: csv: header: %w", err)
+	}
+	header = append([]string(nil), header...) // ReuseRecord would overwrite it
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\uFEFF") // spreadsheets write a byte-order mark
+	}
+	c := &CSV{r: cr, onError: opts.OnError, header: header, target: -1, key: -1, now: time.Now}
+	seen := make(map[string]int, len(header))
+	var names []string
+	for i, h := range header {
+		if j, dup := seen[h]; dup {
+			return nil, fmt.Errorf("%w: csv: columns %d and %d are both named %q", ErrInvalidConfig, j+1, i+1, h)
+		}
+		seen[h] = i
+		switch roles[h] {
+		case "target":
+			c.target = i
+		case "key":
+			c.key = i
+		case "attribute", "ignored":
+		default:
+			c.feats = append(c.feats, i)
+			names = append(names, h)
+		}
+	}
+	for name := range roles {
+		if _, ok := seen[name]; !ok {
+			return nil, fmt.Errorf("%w: csv: no column %q in the header %q", ErrInvalidConfig, name, header)
+		}
+	}
+	for _, a := range opts.Attrs {
+		c.attrs = append(c.attrs, seen[a])
+	}
+	c.schema = stream.Schema{Features: names, Target: opts.Target}
+	if err := c.schema.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: csv: %w", ErrInvalidConfig, err)
+	}
+	return c, nil
+}
+
+// Schema returns the features (header order) and target the options chose.
+func (c *CSV) Schema() stream.Schema { return c.schema }
+
+// Skipped returns the number of malformed lines dropped under Skip. It is
+// safe to call from any goroutine.
+func (c *CSV) Skipped() int64 { return c.skipped.Load() }
+
+// Read parses up to max records. It returns io.EOF after the last record and
+// ctx.Err() once ctx is done, with any records parsed before. A Read blocked
+// inside the underlying reader cannot be interrupted: close that reader to
+// unblock it.
+func (c *CSV) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
+	if c.err != nil {
+		return stream.Batch{}, nil, c.err
+	}
+	if c.eof {
+		return stream.Batch{}, nil, io.EOF
+	}
+	if max <= 0 {
+		return stream.Batch{}, nil, fmt.Errorf("%w: csv: read of %d records", ErrInvalidConfig, max)
+	}
+	now := c.now()
+	nf := len(c.feats)
+	back := make([]float64, 0, max*nf) // one allocation for the batch's features
+	recs := make([]stream.Record, 0, max)
+	for len(recs) < max {
+		if err := ctx.Err(); err != nil {
+			return stream.Batch{Records: recs}, nil, err
+		}
+		fields, err := c.r.Read()
+		if errors.Is(err, io.EOF) {
+			c.eof = true
+			break
+		}
+		var rec stream.Record
+		if err == nil {
+			var feats []float64
+			feats, rec, err = c.parse(fields, back[len(back):len(back):cap(back)])
+			if err == nil {
+				back = back[:len(back)+len(feats)]
+			}
+		}
+		if err != nil {
+			var le *LineError
+			if !errors.As(err, &le) {
+				var pe *csv.ParseError
+				if !errors.As(err, &pe) {
+					c.err = fmt.Errorf("source: csv: %w", err)
+					return stream.Batch{Records: recs}, nil, c.err
+				}
+				le = &LineError{Line: pe.Line, Err: pe.Err}
+			}
+			if c.onError == Skip {
+				c.skipped.Add(1)
+				continue
+			}
+			c.err = le
+			return stream.Batch{Records: recs}, nil, le
+		}
+		rec.Time = now
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 && c.eof {
+		return stream.Batch{}, nil, io.EOF
+	}
+	return stream.Batch{Records: recs}, nil, nil
+}
+
+// parse turns one line's fields into a record, appending the features to
+// dst, which has room for them.
+func (c *CSV) parse(fields []string, dst []float64) ([]float64, stream.Record, error) {
+	line, _ := c.r.FieldPos(0)
+	for _, col := range c.feats {
+		v, err := parseFeature(fields[col])
+		if err != nil {
+			return nil, stream.Record{}, &LineError{Line: line, Field: c.header[col], Err: err}
+		}
+		dst = append(dst, v)
+	}
+	rec := stream.Record{Features: dst[:len(dst):len(dst)]}
+	rec.Target = nan
+	if c.target >= 0 {
+		v, err := parseTarget(fields[c.target])
+		if err != nil {
+			return nil, stream.Record{}, &LineError{Line: line, Field: c.header[c.target], Err: err}
+		}
+		rec.Target = v
+	}
+	if c.key >= 0 {
+		rec.Key = fields[c.key]
+	}
+	if len(c.attrs) > 0 {
+		rec.Attrs = make(map[string]string, len(c.attrs))
+		for _, col := range c.attrs {
+			rec.Attrs[c.header[col]] = fields[col]
+		}
+	}
+	return dst, rec, nil
+}

@@ -1,0 +1,232 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// readAll reads s to the end in batches of max, failing on any other error.
+func readAll(t *testing.T, s stream.Source, max int) []stream.Record {
+	t.Helper()
+	var out []stream.Record
+	for {
+		b, ack, err := s.Read(context.Background(), max)
+		assert.Nil(t, ack)
+		out = append(out, b.Records...)
+		if errors.Is(err, io.EOF) {
+			require.Zero(t, b.Len(), "records come before io.EOF, not with it")
+			return out
+		}
+		require.NoError(t, err)
+		require.LessOrEqual(t, b.Len(), max)
+	}
+}
+
+// cancelReader serves first, then cancels the context and serves rest:
+// a cancellation that arrives in the middle of a batch.
+type cancelReader struct {
+	first, rest io.Reader
+	cancel      func()
+}
+
+func (r *cancelReader) Read(p []byte) (int, error) {
+	if r.first != nil {
+		n, err := r.first.Read(p)
+		if errors.Is(err, io.EOF) {
+			r.first = nil
+			err = nil
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
+	return r.rest.Read(p)
+}
+
+const peopleCSV = `age,name,salary,city,hours
+30,Ann,50000,Oslo,40
+41,Bob,,Rome,35.5
+25,"Cruz, Jr.",42000,Lima,20
+`
+
+func TestCSV(t *testing.T) {
+	src, err := NewCSV(strings.NewReader(peopleCSV), CSVOptions{
+		Columns: Columns{Target: "salary", Attrs: []string{"name", "city"}},
+	})
+	require.NoError(t, err)
+	fixed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	src.now = func() time.Time { return fixed }
+	assert.Equal(t, stream.Schema{Features: []string{"age", "hours"}, Target: "salary"}, src.Schema())
+
+	recs := readAll(t, src, 2)
+	require.Len(t, recs, 3)
+	assert.Equal(t, []float64{30, 40}, recs[0].Features)
+	assert.Equal(t, 50000.0, recs[0].Target)
+	assert.Equal(t, map[string]string{"name": "Ann", "city": "Oslo"}, recs[0].Attrs)
+	assert.Equal(t, fixed, recs[0].Time)
+	assert.Equal(t, []float64{41, 35.5}, recs[1].Features)
+	assert.True(t, math.IsNaN(recs[1].Target), "an empty target is unlabeled")
+	assert.Equal(t, "Cruz, Jr.", recs[2].Attrs["name"])
+	assert.Zero(t, src.Skipped())
+
+	_, _, err = src.Read(context.Background(), 2)
+	assert.ErrorIs(t, err, io.EOF, "EOF again after the end")
+}
+
+func TestCSVKeyIgnoreCommaAndBOM(t *testing.T) {
+	in := "\uFEFFid;x;note;y\nk1;1.5;hello;2\nk2;-3e2;bye;4\n"
+	src, err := NewCSV(strings.NewReader(in), CSVOptions{
+		Columns: Columns{Target: "y", Key: "id", Ignore: []string{"note"}},
+		Comma:   ';',
+	})
+	require.NoError(t, err)
+	assert.Equal(t, stream.Schema{Features: []string{"x"}, Target: "y"}, src.Schema())
+	recs := readAll(t, src, 10)
+	require.Len(t, recs, 2)
+	assert.Equal(t, "k1", recs[0].Key)
+	assert.Equal(t, []float64{-300}, recs[1].Features)
+	assert.Nil(t, recs[0].Attrs)
+}
+
+func TestCSVNoTargetIsUnlabeled(t *testing.T) {
+	src, err := NewCSV(strings.NewReader("a,b\n1,2\n"), CSVOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, src.Schema().Features)
+	recs := readAll(t, src, 10)
+	require.Len(t, recs, 1)
+	assert.False(t, recs[0].Labeled())
+}
+
+const badCSV = `x,y
+1,10
+2,20,extra
+abc,30
+4,4"0
+5,50
+,60
+7,seventy
+8,80
+`
+
+func TestCSVMalformedFails(t *testing.T) {
+	src, err := NewCSV(strings.NewReader(badCSV), CSVOptions{Columns: Columns{Target: "y"}})
+	require.NoError(t, err)
+	b, _, err := src.Read(context.Background(), 10)
+	require.Error(t, err)
+	assert.Len(t, b.Records, 1, "the good line before the bad one is delivered")
+	assert.ErrorIs(t, err, ErrMalformed)
+	var le *LineError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 3, le.Line)
+	assert.Contains(t, err.Error(), "line 3")
+	assert.Contains(t, err.Error(), "wrong number of fields")
+
+	_, _, again := src.Read(context.Background(), 10)
+	assert.Equal(t, err, again, "a malformed line stops the stream for good")
+}
+
+func TestCSVMalformedErrorsNameLineAndField(t *testing.T) {
+	tests := []struct {
+		in, field, msg string
+		line           int
+	}{
+		{"x,y\n1,2\nabc,3\n", "x", `not a number: "abc"`, 3},
+		{"x,y\n1,2\n3,4\n,5\n", "x", "empty value", 4},
+		{"x,y\n1,two\n", "y", `not a number: "two"`, 2},
+		{"x,y\n1,2\n\"3,4\n", "", "extraneous or missing \" in quoted-field", 3},
+	}
+	for _, tt := range tests {
+		src, err := NewCSV(strings.NewReader(tt.in), CSVOptions{Columns: Columns{Target: "y"}})
+		require.NoError(t, err)
+		_, _, err = src.Read(context.Background(), 10)
+		var le *LineError
+		require.ErrorAs(t, err, &le, tt.in)
+		assert.Equal(t, tt.line, le.Line, tt.in)
+		assert.Equal(t, tt.field, le.Field, tt.in)
+		assert.Contains(t, err.Error(), tt.msg, tt.in)
+	}
+}
+
+func TestCSVMalformedSkipped(t *testing.T) {
+	src, err := NewCSV(strings.NewReader(badCSV), CSVOptions{Columns: Columns{Target: "y"}, OnError: Skip})
+	require.NoError(t, err)
+	recs := readAll(t, src, 3)
+	var xs []float64
+	for _, r := range recs {
+		xs = append(xs, r.Features[0])
+	}
+	assert.Equal(t, []float64{1, 5, 8}, xs)
+	assert.Equal(t, int64(5), src.Skipped())
+}
+
+func TestCSVReaderErrorIsNotSkipped(t *testing.T) {
+	boom := errors.New("disk on fire")
+	r := io.MultiReader(strings.NewReader("x,y\n1,2\n"), iotest.ErrReader(boom))
+	src, err := NewCSV(r, CSVOptions{Columns: Columns{Target: "y"}, OnError: Skip})
+	require.NoError(t, err)
+	b, _, err := src.Read(context.Background(), 10)
+	assert.ErrorIs(t, err, boom)
+	assert.NotErrorIs(t, err, ErrMalformed)
+	assert.Equal(t, 1, b.Len())
+}
+
+func TestCSVCancelMidStream(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &cancelReader{
+		first:  strings.NewReader("x,y\n1,1\n2,2\n3,3\n"),
+		rest:   strings.NewReader("4,4\n5,5\n6,6\n"),
+		cancel: cancel,
+	}
+	src, err := NewCSV(r, CSVOptions{Columns: Columns{Target: "y"}})
+	require.NoError(t, err)
+	b, _, err := src.Read(ctx, 100)
+	assert.ErrorIs(t, err, context.Canceled)
+	// Records read before the cancellation was seen are returned with it.
+	assert.Equal(t, 4, b.Len())
+	_, _, err = src.Read(ctx, 100)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestCSVBadConfig(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		opts CSVOptions
+		want error
+	}{
+		"empty input":        {"", CSVOptions{}, ErrNoHeader},
+		"missing target":     {"a,b\n", CSVOptions{Columns: Columns{Target: "c"}}, ErrInvalidConfig},
+		"missing attr":       {"a,b\n", CSVOptions{Columns: Columns{Attrs: []string{"z"}}}, ErrInvalidConfig},
+		"two roles":          {"a,b\n", CSVOptions{Columns: Columns{Target: "a", Attrs: []string{"a"}}}, ErrInvalidConfig},
+		"duplicate header":   {"a,a,b\n", CSVOptions{}, ErrInvalidConfig},
+		"no feature left":    {"a,b\n", CSVOptions{Columns: Columns{Target: "a", Key: "b"}}, ErrInvalidConfig},
+		"unknown policy":     {"a,b\n", CSVOptions{OnError: Policy(9)}, ErrInvalidConfig},
+		"empty column named": {"a,b\n", CSVOptions{Columns: Columns{Attrs: []string{""}}}, ErrInvalidConfig},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			src, err := NewCSV(strings.NewReader(tt.in), tt.opts)
+			assert.ErrorIs(t, err, tt.want)
+			assert.Nil(t, src)
+		})
+	}
+	src, err := NewCSV(strings.NewReader("a\n1\n"), CSVOptions{})
+	require.NoError(t, err)
+	_, _, err = src.Read(context.Background(), 0)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+}

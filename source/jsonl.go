@@ -1,0 +1,352 @@
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// DefaultMaxLineBytes is the longest JSON Lines line read when
+// JSONLOptions.MaxLineBytes is 0.
+const DefaultMaxLineBytes = 1 << 20
+
+// JSONLOptions configures a JSON Lines source.
+type JSONLOptions struct {
+	Columns
+	// Features names the features in schema order. When it is nil they are
+	// the keys of the first line, in the order written there, less the keys
+	// Columns names.
+	Features []string
+	// OnError says what to do with a malformed line; the zero value is Fail.
+	OnError Policy
+	// MaxLineBytes bounds a line's length, so that input without newlines
+	// cannot exhaust memory; a longer line is malformed. 0 means
+	// DefaultMaxLineBytes.
+	MaxLineBytes int
+}
+
+// JSONL reads records from JSON Lines: one JSON object per line. Features
+// and the target must be JSON numbers; a null, empty-string or missing target
+// makes the record unlabeled. Attribute and key values may be strings or any
+// other scalar, kept as written. Keys the schema does not name are ignored,
+// and blank lines are skipped.
+//
+// A line is malformed when it is not a JSON object, lacks a feature, or holds
+// a value of the wrong kind. Under Fail, Read returns the records before it
+// together with a *LineError naming the line, and the same error from then
+// on; under Skip the line is dropped and counted by Skipped.
+//
+// Records are stamped with the time their batch was read. JSONL does not
+// close the reader it was given.
+type JSONL struct {
+	r       *bufio.Reader
+	max     int
+	onError Policy
+	schema  stream.Schema
+	cols    Columns
+	line    int    // number of the last line read
+	pending []byte // a line read ahead by NewJSONL, not yet parsed
+	buf     []byte
+	obj     map[string]json.RawMessage
+	skipped atomic.Int64
+	eof     bool
+	err     error
+	now     func() time.Time
+}
+
+// NewJSONL returns a JSON Lines source over r. When opts.Features is nil it
+// reads the first non-blank line to learn the features, and returns
+// ErrNoHeader if there is none. It returns ErrInvalidConfig when a name is
+// repeated or given two parts.
+func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
+	roles, err := opts.roles()
+	if err != nil {
+		return nil, err
+	}
+	if opts.OnError != Fail && opts.OnError != Skip {
+		return nil, fmt.Errorf("%w: jsonl: unknown error policy %v", ErrInvalidConfig, opts.OnError)
+	}
+	if opts.MaxLineBytes < 0 {
+		return nil, fmt.Errorf("%w: jsonl: MaxLineBytes %d", ErrInvalidConfig, opts.MaxLineBytes)
+	}
+	j := &JSONL{
+		r:       bufio.NewReader(r),
+		max:     opts.MaxLineBytes,
+		onError: opts.OnError,
+		cols:    opts.Columns,
+		now:     time.Now,
+	}
+	if j.max == 0 {
+		j.max = DefaultMaxLineBytes
+	}
+	names := opts.Features
+	if names == nil {
+		line, err := j.nextLine()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: jsonl: no line to take the features from", ErrNoHeader)
+		}
+		if err != nil {
+			return nil, err
+		}
+		keys, err := objectKeys(line)
+		if err != nil {
+			return nil, &LineError{Line: j.line, Err: err}
+		}
+		for _, k := range keys {
+			if _, named := roles[k]; !named {
+				names = append(names, k)
+			}
+		}
+		j.pending = line
+	} else {
+		names = append([]string(nil), names...)
+		for _, f := range names {
+			if role, ok := roles[f]; ok {
+				return nil, fmt.Errorf("%w: jsonl: %q is both a feature and %s", ErrInvalidConfig, f, role)
+			}
+		}
+	}
+	j.schema = stream.Schema{Features: names, Target: opts.Target}
+	if err := j.schema.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: jsonl: %w", ErrInvalidConfig, err)
+	}
+	return j, nil
+}
+
+// Schema returns the features and target of the stream.
+func (j *JSONL) Schema() stream.Schema { return j.schema }
+
+// Skipped returns the number of malformed lines dropped under Skip. It is
+// safe to call from any goroutine.
+func (j *JSONL) Skipped() int64 { return j.skipped.Load() }
+
+// nextLine returns the next non-blank line, or io.EOF. A line longer than
+// j.max is consumed and reported as a *LineError. The line is only valid
+// until the next call.
+func (j *JSONL) nextLine() ([]byte, error) {
+	for {
+		j.buf = j.buf[:0]
+		tooLong := false
+		var err error
+		for {
+			var frag []byte
+			frag, err = j.r.ReadSlice('\n')
+			if !tooLong {
+				j.buf = append(j.buf, frag...)
+				if len(j.buf) > j.max+1 { // +1: the newline does not count
+					tooLong = true
+					j.buf = j.buf[:0]
+				}
+			}
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				break
+			}
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("source: jsonl: %w", err)
+		}
+		if errors.Is(err, io.EOF) && len(j.buf) == 0 && !tooLong {
+			return nil, io.EOF
+		}
+		j.line++
+		if tooLong {
+			return nil, &LineError{Line: j.line, Err: fmt.Errorf("longer than %d bytes", j.max)}
+		}
+		if line := bytes.TrimSpace(j.buf); len(line) > 0 {
+			return line, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+	}
+}
+
+// Read parses up to max records. It returns io.EOF after the last record and
+// ctx.Err() once ctx is done, with any records parsed before. A Read blocked
+// inside the underlying reader cannot be interrupted: close that reader to
+// unblock it.
+func (j *JSONL) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
+	if j.err != nil {
+		return stream.Batch{}, nil, j.err
+	}
+	if j.eof {
+		return stream.Batch{}, nil, io.EOF
+	}
+	if max <= 0 {
+		return stream.Batch{}, nil, fmt.Errorf("%w: jsonl: read of %d records", ErrInvalidConfig, max)
+	}
+	now := j.now()
+	nf := len(j.schema.Features)
+	back := make([]float64, 0, max*nf)
+	recs := make([]stream.Record, 0, max)
+	for len(recs) < max {
+		if err := ctx.Err(); err != nil {
+			return stream.Batch{Records: recs}, nil, err
+		}
+		var line []byte
+		var err error
+		if j.pending != nil {
+			line, j.pending = j.pending, nil
+		} else {
+			line, err = j.nextLine()
+		}
+		if errors.Is(err, io.EOF) {
+			j.eof = true
+			break
+		}
+		var rec stream.Record
+		if err == nil {
+			rec, err = j.parse(line, back[len(back):len(back):cap(back)])
+			if err == nil {
+				back = back[:len(back)+nf]
+			}
+		}
+		if err != nil {
+			var le *LineError
+			if errors.As(err, &le) && j.onError == Skip {
+				j.skipped.Add(1)
+				continue
+			}
+			j.err = err
+			return stream.Batch{Records: recs}, nil, err
+		}
+		rec.Time = now
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 && j.eof {
+		return stream.Batch{}, nil, io.EOF
+	}
+	return stream.Batch{Records: recs}, nil, nil
+}
+
+func (j *JSONL) parse(line []byte, dst []float64) (stream.Record, error) {
+	clear(j.obj)
+	if j.obj == nil {
+		j.obj = make(map[string]json.RawMessage, len(j.schema.Features)+4)
+	}
+	if len(line) == 0 || line[0] != '{' {
+		return stream.Record{}, &LineError{Line: j.line, Err: errors.New("not a JSON object")}
+	}
+	if err := json.Unmarshal(line, &j.obj); err != nil {
+		return stream.Record{}, &LineError{Line: j.line, Err: err}
+	}
+	for _, name := range j.schema.Features {
+		raw, ok := j.obj[name]
+		if !ok {
+			return stream.Record{}, &LineError{Line: j.line, Field: name, Err: errors.New("missing")}
+		}
+		v, err := jsonNumber(raw)
+		if err != nil {
+			return stream.Record{}, &LineError{Line: j.line, Field: name, Err: err}
+		}
+		dst = append(dst, v)
+	}
+	rec := stream.Record{Features: dst[:len(dst):len(dst)], Target: nan}
+	if t := j.cols.Target; t != "" {
+		if raw, ok := j.obj[t]; ok && !isNullOrEmpty(raw) {
+			v, err := jsonNumber(raw)
+			if err != nil {
+				return stream.Record{}, &LineError{Line: j.line, Field: t, Err: err}
+			}
+			rec.Target = v
+		}
+	}
+	if k := j.cols.Key; k != "" {
+		if raw, ok := j.obj[k]; ok {
+			s, err := jsonScalar(raw)
+			if err != nil {
+				return stream.Record{}, &LineError{Line: j.line, Field: k, Err: err}
+			}
+			rec.Key = s
+		}
+	}
+	for _, a := range j.cols.Attrs {
+		raw, ok := j.obj[a]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		s, err := jsonScalar(raw)
+		if err != nil {
+			return stream.Record{}, &LineError{Line: j.line, Field: a, Err: err}
+		}
+		if rec.Attrs == nil {
+			rec.Attrs = make(map[string]string, len(j.cols.Attrs))
+		}
+		rec.Attrs[a] = s
+	}
+	return rec, nil
+}
+
+func isNullOrEmpty(raw json.RawMessage) bool {
+	s := string(raw)
+	return s == "null" || s == `""`
+}
+
+func jsonNumber(raw json.RawMessage) (float64, error) {
+	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		return 0, fmt.Errorf("want a number, got %s", raw)
+	}
+	// Unmarshal has checked the syntax, and JSON's numbers are a subset of
+	// ParseFloat's; the only error left is overflow.
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return 0, fmt.Errorf("number out of range: %s", raw)
+	}
+	return v, nil
+}
+
+func jsonScalar(raw json.RawMessage) (string, error) {
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	case '{', '[':
+		return "", fmt.Errorf("want a string or other scalar, got %s", raw)
+	}
+	return string(raw), nil
+}
+
+// objectKeys returns the keys of the JSON object in line, in order.
+func objectKeys(line []byte) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	var keys []string
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a key, got %v", tok)
+		}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}

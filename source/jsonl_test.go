@@ -1,0 +1,193 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/forestream/forestream/stream"
+)
+
+const peopleJSONL = `{"id": 7, "age": 30, "hours": 40, "salary": 50000, "name": "Ann", "admin": true}
+
+{"hours": 35.5, "age": 41, "salary": null, "name": "Bob", "id": "b", "extra": [1]}
+{"age": 25, "hours": 20, "name": "Cruz"}
+{"age": 1e2, "hours": 0, "salary": ""}
+`
+
+func TestJSONLInfersFeatures(t *testing.T) {
+	src, err := NewJSONL(strings.NewReader(peopleJSONL), JSONLOptions{
+		Columns: Columns{Target: "salary", Key: "id", Attrs: []string{"name", "admin"}},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, stream.Schema{Features: []string{"age", "hours"}, Target: "salary"}, src.Schema())
+
+	recs := readAll(t, src, 3)
+	require.Len(t, recs, 4)
+	assert.Equal(t, []float64{30, 40}, recs[0].Features)
+	assert.Equal(t, 50000.0, recs[0].Target)
+	assert.Equal(t, "7", recs[0].Key)
+	assert.Equal(t, map[string]string{"name": "Ann", "admin": "true"}, recs[0].Attrs)
+	assert.False(t, recs[0].Time.IsZero())
+
+	assert.Equal(t, []float64{41, 35.5}, recs[1].Features, "features by name, whatever the key order")
+	assert.Equal(t, "b", recs[1].Key)
+	for i, r := range recs[1:] {
+		assert.True(t, math.IsNaN(r.Target), "null, missing and empty targets are unlabeled (record %d)", i+1)
+	}
+	assert.Equal(t, []float64{100, 0}, recs[3].Features)
+	assert.Nil(t, recs[3].Attrs)
+}
+
+func TestJSONLGivenFeatures(t *testing.T) {
+	in := `{"b": 2, "a": 1, "y": 3}` + "\n" + `{"a": 4, "b": 5, "y": 6}`
+	src, err := NewJSONL(strings.NewReader(in), JSONLOptions{Features: []string{"a", "b"}, Columns: Columns{Target: "y"}})
+	require.NoError(t, err)
+	recs := readAll(t, src, 10)
+	require.Len(t, recs, 2)
+	assert.Equal(t, []float64{1, 2}, recs[0].Features)
+	assert.Equal(t, []float64{4, 5}, recs[1].Features, "a last line without a newline is read")
+	assert.Equal(t, 6.0, recs[1].Target)
+}
+
+const badJSONL = `{"x": 1, "y": 10}
+{"x": 2, "y": 20
+not json
+
+{"y": 40}
+{"x": "5", "y": 50}
+[6, 60]
+{"x": 7, "y": "seventy"}
+{"x": null, "y": 80}
+{"x": 9, "y": 90, "name": {"first": "Ann"}}
+{"x": 10, "y": 100}
+`
+
+func TestJSONLMalformedErrorsNameLineAndField(t *testing.T) {
+	want := []struct {
+		line       int
+		field, msg string
+	}{
+		{2, "", "unexpected end of JSON input"},
+		{3, "", "not a JSON object"},
+		{5, "x", "missing"},
+		{6, "x", `want a number, got "5"`},
+		{7, "", "not a JSON object"},
+		{8, "y", `want a number, got "seventy"`},
+		{9, "x", "want a number, got null"},
+		{10, "name", `want a string or other scalar, got {"first": "Ann"}`},
+	}
+	lines := strings.Split(badJSONL, "\n")
+	for _, w := range want {
+		// Each bad line after a good one, at its own line number.
+		in := strings.Repeat("\n", w.line-2) + lines[0] + "\n" + lines[w.line-1] + "\n"
+		src, err := NewJSONL(strings.NewReader(in), JSONLOptions{
+			Features: []string{"x"}, Columns: Columns{Target: "y", Attrs: []string{"name"}},
+		})
+		require.NoError(t, err)
+		b, _, err := src.Read(context.Background(), 10)
+		assert.Equal(t, 1, b.Len(), "line %d: the good line is delivered", w.line)
+		var le *LineError
+		require.ErrorAs(t, err, &le, "line %d", w.line)
+		assert.ErrorIs(t, err, ErrMalformed)
+		assert.Equal(t, w.line, le.Line)
+		assert.Equal(t, w.field, le.Field, "line %d", w.line)
+		assert.Contains(t, err.Error(), w.msg, "line %d", w.line)
+
+		_, _, again := src.Read(context.Background(), 10)
+		assert.Equal(t, err, again, "a malformed line stops the stream for good")
+	}
+}
+
+func TestJSONLMalformedSkipped(t *testing.T) {
+	src, err := NewJSONL(strings.NewReader(badJSONL), JSONLOptions{
+		Columns: Columns{Target: "y", Attrs: []string{"name"}}, OnError: Skip,
+	})
+	require.NoError(t, err)
+	recs := readAll(t, src, 2)
+	require.Len(t, recs, 2)
+	assert.Equal(t, []float64{1}, recs[0].Features)
+	assert.Equal(t, []float64{10}, recs[1].Features)
+	assert.Equal(t, int64(8), src.Skipped())
+}
+
+func TestJSONLLineTooLong(t *testing.T) {
+	long := `{"x": 1, "pad": "` + strings.Repeat("z", 5000) + `"}`
+	in := `{"x": 0}` + "\n" + long + "\n" + `{"x": 2}` + "\n"
+	src, err := NewJSONL(strings.NewReader(in), JSONLOptions{MaxLineBytes: 100})
+	require.NoError(t, err)
+	_, _, err = src.Read(context.Background(), 10)
+	var le *LineError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 2, le.Line)
+	assert.Contains(t, err.Error(), "longer than 100 bytes")
+
+	src, err = NewJSONL(strings.NewReader(in), JSONLOptions{MaxLineBytes: 100, OnError: Skip})
+	require.NoError(t, err)
+	recs := readAll(t, src, 10)
+	require.Len(t, recs, 2)
+	assert.Equal(t, []float64{2}, recs[1].Features, "reading goes on after the long line")
+	assert.Equal(t, int64(1), src.Skipped())
+}
+
+func TestJSONLReaderError(t *testing.T) {
+	boom := errors.New("network gone")
+	r := io.MultiReader(strings.NewReader(`{"x": 1}`+"\n"), iotest.ErrReader(boom))
+	src, err := NewJSONL(r, JSONLOptions{OnError: Skip})
+	require.NoError(t, err)
+	b, _, err := src.Read(context.Background(), 10)
+	assert.ErrorIs(t, err, boom)
+	assert.NotErrorIs(t, err, ErrMalformed)
+	assert.Equal(t, 1, b.Len())
+
+	_, err = NewJSONL(iotest.ErrReader(boom), JSONLOptions{})
+	assert.ErrorIs(t, err, boom)
+}
+
+func TestJSONLCancelMidStream(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &cancelReader{
+		first:  strings.NewReader(`{"x": 1}` + "\n" + `{"x": 2}` + "\n"),
+		rest:   strings.NewReader(`{"x": 3}` + "\n" + `{"x": 4}` + "\n"),
+		cancel: cancel,
+	}
+	src, err := NewJSONL(r, JSONLOptions{})
+	require.NoError(t, err)
+	b, _, err := src.Read(ctx, 100)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 3, b.Len())
+}
+
+func TestJSONLBadConfig(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		opts JSONLOptions
+		want error
+	}{
+		"empty input":         {"", JSONLOptions{}, ErrNoHeader},
+		"only blank lines":    {"\n  \n", JSONLOptions{}, ErrNoHeader},
+		"first line no obj":   {"[1]\n", JSONLOptions{}, ErrMalformed},
+		"first line bad json": {"{\"x\": \n", JSONLOptions{}, ErrMalformed},
+		"feature is target":   {"", JSONLOptions{Features: []string{"y"}, Columns: Columns{Target: "y"}}, ErrInvalidConfig},
+		"duplicate feature":   {"", JSONLOptions{Features: []string{"a", "a"}}, ErrInvalidConfig},
+		"no feature left":     {`{"y": 1}`, JSONLOptions{Columns: Columns{Target: "y"}}, ErrInvalidConfig},
+		"negative max line":   {"", JSONLOptions{Features: []string{"a"}, MaxLineBytes: -1}, ErrInvalidConfig},
+		"two roles":           {"", JSONLOptions{Columns: Columns{Key: "k", Ignore: []string{"k"}}}, ErrInvalidConfig},
+		"unknown policy":      {"", JSONLOptions{OnError: -1}, ErrInvalidConfig},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			src, err := NewJSONL(strings.NewReader(tt.in), tt.opts)
+			assert.ErrorIs(t, err, tt.want)
+			assert.Nil(t, src)
+		})
+	}
+}
