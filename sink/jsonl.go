@@ -1,0 +1,221 @@
+package sink
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// JSONL writes scored records as JSON Lines, one flat object per record:
+//
+//	{"time":"2026-01-02T15:04:05Z","key":"k1","age":34,"hours":40,"salary":72000,"prediction":70512.3,"model_version":3,"city":"Oslo"}
+//
+// time and key are left out when empty; then come the features by name, the
+// target under its name, prediction, model_version, and the attributes
+// sorted by name. Numbers keep full precision; NaN and ±Inf (an unlabeled
+// target, a prediction before the first model) are written as null. Flat
+// objects are what jq and dataframe readers expect, and
+// source.NewJSONL reads them back with the same Columns.
+//
+// Output is buffered: it reaches the writer when the buffer fills, on Flush,
+// on Close, and at the end of a Write whose context is done, so a cancelled
+// run loses nothing it was given. JSONL does not close the writer.
+type JSONL struct {
+	mu     sync.Mutex
+	w      *bufio.Writer
+	keys   [][]byte // `"name":` for each feature
+	target []byte   // `"salary":`
+	buf    []byte
+	attrs  []string
+	closed bool
+	err    error
+}
+
+// NewJSONL returns a JSONL sink writing to w. The schema names the features
+// and target; when it is empty they are x0, x1, … and target.
+func NewJSONL(w io.Writer, schema stream.Schema) *JSONL {
+	j := &JSONL{w: bufio.NewWriterSize(w, 64<<10)}
+	for _, f := range schema.Features {
+		j.keys = append(j.keys, appendKey(nil, f))
+	}
+	t := schema.Target
+	if t == "" {
+		t = "target"
+	}
+	j.target = appendKey(nil, t)
+	return j
+}
+
+func appendKey(b []byte, k string) []byte {
+	b = appendString(b, k)
+	return append(b, ':')
+}
+
+func (j *JSONL) key(i int) []byte {
+	for len(j.keys) <= i {
+		j.keys = append(j.keys, appendKey(nil, "x"+strconv.Itoa(len(j.keys))))
+	}
+	return j.keys[i]
+}
+
+// Write encodes b's records. It returns the writer's error, wrapped, if
+// writing fails; that error sticks, as bufio's does. It returns ErrClosed
+// after Close.
+func (j *JSONL) Write(ctx context.Context, b stream.ScoredBatch) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	if j.err != nil {
+		return j.err
+	}
+	for i, r := range b.Records {
+		buf := append(j.buf[:0], '{')
+		if !r.Time.IsZero() {
+			buf = append(buf, `"time":"`...)
+			buf = r.Time.AppendFormat(buf, time.RFC3339Nano)
+			buf = append(buf, `",`...)
+		}
+		if r.Key != "" {
+			buf = append(buf, `"key":`...)
+			buf = appendString(buf, r.Key)
+			buf = append(buf, ',')
+		}
+		for k, x := range r.Features {
+			buf = append(buf, j.key(k)...)
+			buf = appendFloat(buf, x)
+			buf = append(buf, ',')
+		}
+		buf = append(buf, j.target...)
+		buf = appendFloat(buf, r.Target)
+		buf = append(buf, `,"prediction":`...)
+		p := math.NaN()
+		if i < len(b.Predictions) {
+			p = b.Predictions[i]
+		}
+		buf = appendFloat(buf, p)
+		buf = append(buf, `,"model_version":`...)
+		buf = strconv.AppendUint(buf, b.ModelVersion, 10)
+		if len(r.Attrs) > 0 {
+			names := j.attrs[:0]
+			for k := range r.Attrs {
+				names = append(names, k)
+			}
+			slices.Sort(names) // map order would make identical records differ
+			for _, k := range names {
+				buf = append(buf, ',')
+				buf = appendString(buf, k)
+				buf = append(buf, ':')
+				buf = appendString(buf, r.Attrs[k])
+			}
+			j.attrs = names
+		}
+		buf = append(buf, '}', '\n')
+		j.buf = buf
+		if _, err := j.w.Write(buf); err != nil {
+			j.err = fmt.Errorf("sink: jsonl: write: %w", err)
+			return j.err
+		}
+	}
+	if ctx.Err() != nil {
+		// The run is stopping: get what we have to the writer now, in case
+		// nobody calls Close.
+		return j.flush()
+	}
+	return nil
+}
+
+func (j *JSONL) flush() error {
+	if j.err != nil {
+		return j.err
+	}
+	if err := j.w.Flush(); err != nil {
+		j.err = fmt.Errorf("sink: jsonl: write: %w", err)
+		return j.err
+	}
+	return nil
+}
+
+// Flush writes any buffered records to the writer.
+func (j *JSONL) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	return j.flush()
+}
+
+// Close flushes the buffer and returns the writer's error, if any. Only the
+// first call does anything; the writer itself is left open.
+func (j *JSONL) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	return j.flush()
+}
+
+func appendFloat(b []byte, x float64) []byte {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, x, 'g', -1, 64)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. strconv.Quote would not do: its
+// \x escapes are not JSON.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

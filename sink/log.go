@@ -1,0 +1,249 @@
+package sink
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// DefaultInterval is the time between Log's summaries when Interval is 0.
+const DefaultInterval = 5 * time.Second
+
+// Log is the default sink: it reports what the model predicts through
+// log/slog. Its zero value logs to slog.Default() every DefaultInterval.
+//
+// At Info it writes a summary once per Interval: the records since the last
+// summary (records) and how many a second (per_sec), the total so far, the
+// version of the model scoring them (model, 0 before the first), and the
+// live error over the labeled records that a model scored since the last
+// summary (mae, rmse, r2; left out while there are none). Close writes a
+// final summary of the whole run.
+//
+// At Debug it also writes each record: its key, features by name, target
+// (under the schema's target name), prediction, model version and attributes
+// (sorted by name). Attributes share the line's namespace, so avoid naming
+// one like a feature. When the logger is not enabled for Debug, the
+// per-record path costs one Enabled call per batch.
+//
+// Numbers are rounded to four significant digits (whole numbers from 1,000
+// up) to keep lines short in a terminal; use JSONL for full precision. NaN
+// values — an unlabeled target, a prediction before the first model — are
+// left out, since JSON cannot encode them.
+//
+// The summary clock is the arrival of batches: a summary is written by the
+// first Write at least Interval after the previous one, so Log needs no
+// goroutine of its own, and a stalled stream writes no summaries until it
+// resumes or closes.
+type Log struct {
+	// Logger receives the lines; nil means slog.Default().
+	Logger *slog.Logger
+	// Schema names the features and the target in Debug lines; when it is
+	// empty they are x0, x1, … and target.
+	Schema stream.Schema
+	// Interval is the time between summaries; 0 means DefaultInterval, and a
+	// negative value leaves only the final summary.
+	Interval time.Duration
+
+	now func() time.Time // nil means time.Now; tests set a fake clock
+
+	mu      sync.Mutex
+	closed  bool
+	started bool
+	first   time.Time
+	version uint64
+	period  tally // since the last summary
+	run     tally // since the first batch
+	names   []string
+	attrBuf []slog.Attr
+	keyBuf  []string
+}
+
+// tally accumulates counts and the live error over a span of records.
+type tally struct {
+	start time.Time
+	n     int64   // records
+	m     int64   // labeled records a model scored
+	sumAE float64 // Σ|y − ŷ|
+	sumSE float64 // Σ(y − ŷ)²
+	sumY  float64
+	sumYY float64
+}
+
+func (t *tally) add(o tally) {
+	t.n += o.n
+	t.m += o.m
+	t.sumAE += o.sumAE
+	t.sumSE += o.sumSE
+	t.sumY += o.sumY
+	t.sumYY += o.sumYY
+}
+
+func (l *Log) logger() *slog.Logger {
+	if l.Logger != nil {
+		return l.Logger
+	}
+	return slog.Default()
+}
+
+func (l *Log) clock() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Now()
+}
+
+// Write logs b and, when the interval has passed, a summary. It returns
+// ErrClosed after Close.
+func (l *Log) Write(ctx context.Context, b stream.ScoredBatch) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	now := l.clock()
+	if !l.started {
+		l.started = true
+		l.first = now
+		l.period.start = now
+	}
+	lg := l.logger()
+	if lg.Enabled(ctx, slog.LevelDebug) {
+		l.logRecords(ctx, lg, b)
+	}
+	l.version = b.ModelVersion
+
+	var t tally
+	t.n = int64(len(b.Records))
+	for i, r := range b.Records {
+		if i >= len(b.Predictions) {
+			break
+		}
+		p := b.Predictions[i]
+		if math.IsNaN(p) || math.IsNaN(r.Target) {
+			continue
+		}
+		e := r.Target - p
+		t.m++
+		t.sumAE += math.Abs(e)
+		t.sumSE += e * e
+		t.sumY += r.Target
+		t.sumYY += r.Target * r.Target
+	}
+	l.period.add(t)
+	l.run.add(t)
+
+	interval := l.Interval
+	if interval == 0 {
+		interval = DefaultInterval
+	}
+	if interval > 0 && now.Sub(l.period.start) >= interval {
+		l.summarize(ctx, lg, "summary", l.period, now)
+		l.period = tally{start: now}
+	}
+	return nil
+}
+
+// Close writes the final summary of the run. Only the first call does
+// anything.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	run := l.run
+	run.start = l.first
+	l.summarize(context.Background(), l.logger(), "final summary", run, l.clock())
+	return nil
+}
+
+func (l *Log) summarize(ctx context.Context, lg *slog.Logger, msg string, t tally, now time.Time) {
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs, slog.Int64("records", t.n))
+	if d := now.Sub(t.start).Seconds(); d > 0 && l.started {
+		attrs = append(attrs, slog.Int64("per_sec", int64(math.Round(float64(t.n)/d))))
+	}
+	if msg == "summary" {
+		attrs = append(attrs, slog.Int64("total", l.run.n))
+	}
+	attrs = append(attrs, slog.Uint64("model", l.version))
+	if t.m > 0 {
+		m := float64(t.m)
+		attrs = append(attrs,
+			slog.Float64("mae", round(t.sumAE/m)),
+			slog.Float64("rmse", round(math.Sqrt(t.sumSE/m))))
+		mean := t.sumY / m
+		if ss := t.sumYY - m*mean*mean; t.m > 1 && ss > 0 {
+			attrs = append(attrs, slog.Float64("r2", math.Round((1-t.sumSE/ss)*1000)/1000))
+		}
+	}
+	lg.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
+}
+
+func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBatch) {
+	target := l.Schema.Target
+	if target == "" {
+		target = "target"
+	}
+	for i, r := range b.Records {
+		attrs := l.attrBuf[:0]
+		if r.Key != "" {
+			attrs = append(attrs, slog.String("key", r.Key))
+		}
+		for j, x := range r.Features {
+			attrs = append(attrs, slog.Float64(l.featureName(j), round(x)))
+		}
+		if !math.IsNaN(r.Target) {
+			attrs = append(attrs, slog.Float64(target, round(r.Target)))
+		}
+		if i < len(b.Predictions) && !math.IsNaN(b.Predictions[i]) {
+			attrs = append(attrs, slog.Float64("prediction", round(b.Predictions[i])))
+		}
+		attrs = append(attrs, slog.Uint64("model", b.ModelVersion))
+		if len(r.Attrs) > 0 {
+			keys := l.keyBuf[:0]
+			for k := range r.Attrs {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys) // map order would make every line differ
+			for _, k := range keys {
+				attrs = append(attrs, slog.String(k, r.Attrs[k]))
+			}
+			l.keyBuf = keys
+		}
+		lg.LogAttrs(ctx, slog.LevelDebug, "record", attrs...)
+		l.attrBuf = attrs
+	}
+}
+
+func (l *Log) featureName(j int) string {
+	for len(l.names) <= j {
+		k := len(l.names)
+		if k < len(l.Schema.Features) {
+			l.names = append(l.names, l.Schema.Features[k])
+		} else {
+			l.names = append(l.names, "x"+strconv.Itoa(k))
+		}
+	}
+	return l.names[j]
+}
+
+// round keeps four significant digits, or the whole number from 1,000 up:
+// enough to read a prediction at a glance, few enough to scan a column.
+func round(x float64) float64 {
+	if x == 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+		return x
+	}
+	if math.Abs(x) >= 1000 {
+		return math.Round(x)
+	}
+	p := math.Pow(10, 3-math.Floor(math.Log10(math.Abs(x))))
+	return math.Round(x*p) / p
+}

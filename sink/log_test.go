@@ -1,0 +1,271 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/forestream/forestream/stream"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// fakeNow is a clock the test moves by hand.
+type fakeNow struct{ t time.Time }
+
+func (c *fakeNow) now() time.Time          { return c.t }
+func (c *fakeNow) advance(d time.Duration) { c.t = c.t.Add(d) }
+func newFakeNow() *fakeNow                 { return &fakeNow{t: t0} }
+func jsonLogger(buf *bytes.Buffer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level}))
+}
+
+// lines decodes every JSON log line in buf.
+func lines(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		out = append(out, m)
+	}
+	buf.Reset()
+	return out
+}
+
+// scored makes n records with target y and prediction y+err.
+func scored(n int, y, err float64, version uint64) stream.ScoredBatch {
+	b := stream.ScoredBatch{ModelVersion: version}
+	for i := 0; i < n; i++ {
+		b.Records = append(b.Records, stream.Record{Features: []float64{float64(i)}, Target: y + float64(i%2)})
+		b.Predictions = append(b.Predictions, y+float64(i%2)+err)
+	}
+	return b
+}
+
+func TestLogSummaries(t *testing.T) {
+	var buf bytes.Buffer
+	clk := newFakeNow()
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelInfo), Interval: time.Second, now: clk.now}
+	ctx := context.Background()
+
+	require.NoError(t, l.Write(ctx, scored(10, 100, 2, 1)))
+	clk.advance(500 * time.Millisecond)
+	require.NoError(t, l.Write(ctx, scored(10, 100, -4, 2)))
+	assert.Empty(t, lines(t, &buf), "no summary before the interval")
+
+	clk.advance(500 * time.Millisecond)
+	require.NoError(t, l.Write(ctx, scored(10, 100, 2, 3)))
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	s := got[0]
+	assert.Equal(t, "INFO", s["level"])
+	assert.Equal(t, "summary", s["msg"])
+	assert.EqualValues(t, 30, s["records"])
+	assert.EqualValues(t, 30, s["per_sec"], "30 records in 1 s")
+	assert.EqualValues(t, 30, s["total"])
+	assert.EqualValues(t, 3, s["model"])
+	assert.InDelta(t, (20*2+10*4)/30.0, s["mae"], 1e-3)
+	assert.InDelta(t, math.Sqrt((20*4+10*16)/30.0), s["rmse"], 1e-3)
+	// Targets 100 and 101 alternate: variance 0.25 against an MSE of 8.
+	assert.InDelta(t, 1-8/0.25, s["r2"], 1e-3)
+
+	// The next period starts at the summary.
+	clk.advance(500 * time.Millisecond)
+	require.NoError(t, l.Write(ctx, scored(20, 100, 1, 3)))
+	assert.Empty(t, lines(t, &buf))
+	clk.advance(1500 * time.Millisecond)
+	require.NoError(t, l.Write(ctx, scored(20, 100, 1, 4)))
+	got = lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.EqualValues(t, 40, got[0]["records"])
+	assert.EqualValues(t, 20, got[0]["per_sec"], "40 records in 2 s")
+	assert.EqualValues(t, 70, got[0]["total"])
+	assert.InDelta(t, 1.0, got[0]["mae"], 1e-9)
+
+	clk.advance(time.Second)
+	require.NoError(t, l.Close())
+	got = lines(t, &buf)
+	require.Len(t, got, 1)
+	f := got[0]
+	assert.Equal(t, "final summary", f["msg"])
+	assert.EqualValues(t, 70, f["records"], "the final summary covers the whole run")
+	assert.EqualValues(t, 18, f["per_sec"], "70 records in 4 s, rounded")
+	assert.EqualValues(t, 4, f["model"])
+	assert.InDelta(t, (20*2+10*4+40*1)/70.0, f["mae"], 1e-3)
+	assert.NotContains(t, f, "total")
+
+	assert.NoError(t, l.Close(), "Close twice is harmless")
+	assert.Empty(t, lines(t, &buf), "and logs nothing more")
+	assert.ErrorIs(t, l.Write(ctx, scored(1, 1, 1, 1)), ErrClosed)
+}
+
+func TestLogNoErrorWithoutLabelsOrModel(t *testing.T) {
+	var buf bytes.Buffer
+	clk := newFakeNow()
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelInfo), Interval: time.Second, now: clk.now}
+	b := scored(4, 10, 1, 0)
+	b.Predictions = []float64{math.NaN(), math.NaN(), math.NaN(), math.NaN()} // no model yet
+	require.NoError(t, l.Write(context.Background(), b))
+	clk.advance(time.Second)
+	u := scored(4, 10, 1, 1)
+	for i := range u.Records {
+		u.Records[i].Target = math.NaN() // unlabeled
+	}
+	u.Predictions = u.Predictions[:2] // and a short prediction slice is no panic
+	require.NoError(t, l.Write(context.Background(), u))
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.EqualValues(t, 8, got[0]["records"])
+	assert.NotContains(t, got[0], "mae")
+	assert.NotContains(t, got[0], "rmse")
+	assert.NotContains(t, got[0], "r2")
+}
+
+func TestLogNegativeIntervalOnlyFinal(t *testing.T) {
+	var buf bytes.Buffer
+	clk := newFakeNow()
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelInfo), Interval: -1, now: clk.now}
+	for i := 0; i < 5; i++ {
+		require.NoError(t, l.Write(context.Background(), scored(3, 1, 0, 1)))
+		clk.advance(time.Hour)
+	}
+	require.NoError(t, l.Close())
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.Equal(t, "final summary", got[0]["msg"])
+	assert.EqualValues(t, 15, got[0]["records"])
+}
+
+func TestLogCloseWithoutWrites(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelInfo)}
+	require.NoError(t, l.Close())
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.EqualValues(t, 0, got[0]["records"])
+	assert.NotContains(t, got[0], "per_sec")
+}
+
+func TestLogDebugRecords(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{
+		Logger: jsonLogger(&buf, slog.LevelDebug),
+		Schema: stream.Schema{Features: []string{"age", "hours"}, Target: "salary"},
+		now:    newFakeNow().now,
+	}
+	b := stream.ScoredBatch{
+		Records: []stream.Record{
+			{Key: "p1", Features: []float64{34, 40.123456}, Target: 72000.4, Attrs: map[string]string{"name": "Ann", "city": "Oslo"}},
+			{Features: []float64{51, 20, 7}, Target: math.NaN()},
+		},
+		Predictions:  []float64{70512.6, math.NaN()},
+		ModelVersion: 3,
+	}
+	require.NoError(t, l.Write(context.Background(), b))
+	got := lines(t, &buf)
+	require.Len(t, got, 2)
+	r := got[0]
+	assert.Equal(t, "DEBUG", r["level"])
+	assert.Equal(t, "record", r["msg"])
+	assert.Equal(t, "p1", r["key"])
+	assert.EqualValues(t, 34, r["age"])
+	assert.EqualValues(t, 40.12, r["hours"], "rounded to four significant digits")
+	assert.EqualValues(t, 72000, r["salary"])
+	assert.EqualValues(t, 70513, r["prediction"])
+	assert.EqualValues(t, 3, r["model"])
+	assert.Equal(t, "Ann", r["name"])
+	assert.Equal(t, "Oslo", r["city"])
+
+	u := got[1]
+	assert.NotContains(t, u, "salary", "an unlabeled target is left out")
+	assert.NotContains(t, u, "prediction", "so is a NaN prediction")
+	assert.NotContains(t, u, "key")
+	assert.EqualValues(t, 7, u["x2"], "a feature beyond the schema gets a generic name")
+}
+
+func TestLogDebugWithoutSchema(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelDebug), now: newFakeNow().now}
+	require.NoError(t, l.Write(context.Background(), scored(1, 5, 1, 1)))
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.EqualValues(t, 0, got[0]["x0"])
+	assert.EqualValues(t, 5, got[0]["target"])
+	assert.EqualValues(t, 6, got[0]["prediction"])
+}
+
+// countingHandler counts how often the logger asks and writes.
+type countingHandler struct {
+	mu      sync.Mutex
+	enabled int
+	handled []slog.Level
+}
+
+func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.enabled++
+	return l >= slog.LevelInfo
+}
+
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.handled = append(h.handled, r.Level)
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestLogDebugDisabledAsksOncePerBatch(t *testing.T) {
+	h := &countingHandler{}
+	l := &Log{Logger: slog.New(h), Interval: time.Hour, now: newFakeNow().now}
+	for i := 0; i < 3; i++ {
+		require.NoError(t, l.Write(context.Background(), scored(100, 1, 0, 1)))
+	}
+	assert.Equal(t, 3, h.enabled, "one Enabled call per batch, none per record")
+	assert.Empty(t, h.handled)
+}
+
+func TestLogDefaultLogger(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(jsonLogger(&buf, slog.LevelInfo))
+	defer slog.SetDefault(prev)
+	l := &Log{}
+	require.NoError(t, l.Write(context.Background(), scored(2, 1, 0, 1)))
+	require.NoError(t, l.Close())
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.Equal(t, "final summary", got[0]["msg"])
+}
+
+func TestRound(t *testing.T) {
+	tests := []struct{ in, want float64 }{
+		{0, 0},
+		{72345.67, 72346},
+		{-1234.5, -1235},
+		{999.94, 999.9},
+		{3.14159, 3.142},
+		{0.000123456, 0.0001235},
+		{-0.5, -0.5},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, round(tt.in), "round(%v)", tt.in)
+	}
+	assert.True(t, math.IsNaN(round(math.NaN())))
+	assert.True(t, math.IsInf(round(math.Inf(1)), 1))
+}
