@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -26,24 +27,41 @@ func (w *window) add(r Record) {
 	w.size = min(w.size+1, len(w.targets))
 }
 
-// snapshot copies the window, oldest first, into a batch of fresh records that
-// the trainer may transform and keep.
-func (w *window) snapshot() Batch {
-	flat := make([]float64, w.size*w.dim)
-	recs := make([]Record, w.size)
+// snapshot copies the window's features and targets, oldest first.
+func (w *window) snapshot() windowCopy {
+	c := windowCopy{dim: w.dim, features: make([]float64, 0, w.size*w.dim), targets: make([]float64, 0, w.size)}
 	start := (w.next - w.size + len(w.targets)) % len(w.targets)
+	if end := start + w.size; end <= len(w.targets) {
+		c.features = append(c.features, w.features[start*w.dim:end*w.dim]...)
+		c.targets = append(c.targets, w.targets[start:end]...)
+	} else {
+		c.features = append(append(c.features, w.features[start*w.dim:]...), w.features[:w.next*w.dim]...)
+		c.targets = append(append(c.targets, w.targets[start:]...), w.targets[:w.next]...)
+	}
+	return c
+}
+
+// windowCopy is a window's content, owned by one retrain. It is two flat
+// arrays so that taking it costs the learning stage two copies; the records
+// the transformers need are made by the trainer goroutine.
+type windowCopy struct {
+	dim      int
+	features []float64
+	targets  []float64
+}
+
+// batch returns the copy as records whose features point into it.
+func (c windowCopy) batch() Batch {
+	recs := make([]Record, len(c.targets))
 	for i := range recs {
-		j := (start + i) % len(w.targets)
-		f := flat[i*w.dim : (i+1)*w.dim : (i+1)*w.dim]
-		copy(f, w.features[j*w.dim:(j+1)*w.dim])
-		recs[i] = Record{Features: f, Target: w.targets[j]}
+		recs[i] = Record{Features: c.features[i*c.dim : (i+1)*c.dim : (i+1)*c.dim], Target: c.targets[i]}
 	}
 	return Batch{Records: recs}
 }
 
 // trainJob is one retrain: a copy of the window and the frozen preprocessing.
 type trainJob struct {
-	rows   Batch
+	rows   windowCopy
 	frozen []Transformer
 }
 
@@ -195,14 +213,17 @@ func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 			// Stopped by cancellation or another stage's failure: not a failed retrain.
 		} else if err != nil {
 			st.failed.Add(1)
-			r.cfg.logger.Warn("forestream: retrain failed; keeping the previous model", "error", err, "version", version)
+			r.cfg.logger.Warn("retrain failed; keeping the previous model", "error", err, "version", version)
 		} else {
 			version = m.Version
 			r.p.model.Store(m)
 			st.retrains.Add(1)
 			st.setModel(m)
-			r.cfg.logger.Info("forestream: model trained", "version", m.Version, "records", m.TrainedOn,
-				"duration", m.TrainDuration.Round(time.Millisecond), "heldout_mse", m.HeldOut.MSE)
+			attrs := []any{"version", m.Version, "records", m.TrainedOn, "duration", m.TrainDuration.Round(time.Millisecond)}
+			if m.HeldOut.N > 0 {
+				attrs = append(attrs, "heldout_rmse", roundTo(math.Sqrt(m.HeldOut.MSE), 4), "heldout_r2", roundTo(m.HeldOut.R2, 3))
+			}
+			r.cfg.logger.Info("model trained", attrs...)
 			if r.p.OnModel != nil {
 				if err := guard("OnModel", func() error { r.p.OnModel(m); return nil }); err != nil {
 					r.fail(err)
@@ -216,15 +237,22 @@ func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 func (r *run) fitModel(job trainJob, version uint64) (*Model, error) {
 	start := time.Now()
 	ctx := r.readCtx
-	for i, t := range job.frozen {
-		if err := guard(fmt.Sprintf("transform[%d]", i), func() error { return t.Transform(ctx, &job.rows) }); err != nil {
-			return nil, err
+	y := job.rows.targets
+	X := make([][]float64, len(y))
+	if len(job.frozen) == 0 {
+		for i := range X {
+			X[i] = job.rows.features[i*job.rows.dim : (i+1)*job.rows.dim : (i+1)*job.rows.dim]
 		}
-	}
-	X := make([][]float64, job.rows.Len())
-	y := make([]float64, job.rows.Len())
-	for i, rec := range job.rows.Records {
-		X[i], y[i] = rec.Features, rec.Target
+	} else {
+		b := job.rows.batch()
+		for i, t := range job.frozen {
+			if err := guard(fmt.Sprintf("transform[%d]", i), func() error { return t.Transform(ctx, &b) }); err != nil {
+				return nil, err
+			}
+		}
+		for i, rec := range b.Records {
+			X[i] = rec.Features
+		}
 	}
 	var pred Predictor
 	if err := guard("trainer", func() error {
@@ -245,4 +273,13 @@ func (r *run) fitModel(job trainJob, version uint64) (*Model, error) {
 		m.HeldOut = h.HeldOut()
 	}
 	return m, nil
+}
+
+// roundTo rounds v to digits significant digits, to keep log lines short.
+func roundTo(v float64, digits int) float64 {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	scale := math.Pow(10, float64(digits)-math.Ceil(math.Log10(math.Abs(v))))
+	return math.Round(v*scale) / scale
 }

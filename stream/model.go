@@ -46,6 +46,18 @@ func (m *Model) Predict(raw []float64) (float64, error) {
 // PredictBatch scores every record of b by its raw features, writing out[i]
 // for b.Records[i]. b is not changed: the preprocessing works on a copy.
 func (m *Model) PredictBatch(ctx context.Context, b Batch, out []float64) error {
+	return m.predictBatch(ctx, b, out, &scratch{})
+}
+
+// scratch holds the buffers one scoring goroutine reuses from batch to
+// batch, so that scoring does not allocate per batch.
+type scratch struct {
+	flat []float64
+	work Batch
+	rows [][]float64
+}
+
+func (m *Model) predictBatch(ctx context.Context, b Batch, out []float64, s *scratch) error {
 	if len(out) < len(b.Records) {
 		return fmt.Errorf("stream: PredictBatch: %d outputs for %d records", len(out), len(b.Records))
 	}
@@ -55,16 +67,25 @@ func (m *Model) PredictBatch(ctx context.Context, b Batch, out []float64) error 
 			return fmt.Errorf("%w: record %d has %d, model takes %d", ErrFeatureCount, i, len(b.Records[i].Features), d)
 		}
 	}
-	work := copyFeatures(b)
-	for i, t := range m.Transformers {
-		if err := t.Transform(ctx, &work); err != nil {
-			return fmt.Errorf("stream: model v%d transform[%d]: %w", m.Version, i, err)
+	rows := s.rows[:0]
+	if len(m.Transformers) == 0 {
+		// Nothing changes the features, so the predictor may read the
+		// records' own.
+		for i := range b.Records {
+			rows = append(rows, b.Records[i].Features)
+		}
+	} else {
+		s.copyFeatures(b, d)
+		for i, t := range m.Transformers {
+			if err := t.Transform(ctx, &s.work); err != nil {
+				return fmt.Errorf("stream: model v%d transform[%d]: %w", m.Version, i, err)
+			}
+		}
+		for i := range s.work.Records {
+			rows = append(rows, s.work.Records[i].Features)
 		}
 	}
-	rows := make([][]float64, len(work.Records))
-	for i := range work.Records {
-		rows[i] = work.Records[i].Features
-	}
+	s.rows = rows[:0]
 	if bp, ok := m.Predictor.(BatchPredictor); ok {
 		return bp.PredictBatch(rows, out[:len(rows)])
 	}
@@ -78,21 +99,22 @@ func (m *Model) PredictBatch(ctx context.Context, b Batch, out []float64) error 
 	return nil
 }
 
-// copyFeatures returns a batch whose records share b's targets, times, keys
-// and attributes but own a copy of the features, in one allocation.
-func copyFeatures(b Batch) Batch {
-	n := 0
-	for _, r := range b.Records {
-		n += len(r.Features)
+// copyFeatures fills s.work with records that share b's targets, times, keys
+// and attributes but own a copy of the features, all d long.
+func (s *scratch) copyFeatures(b Batch, d int) {
+	n := len(b.Records)
+	if cap(s.flat) < n*d {
+		s.flat = make([]float64, n*d)
 	}
-	flat := make([]float64, n)
-	recs := make([]Record, len(b.Records))
-	off := 0
-	for i, r := range b.Records {
-		recs[i] = r
-		k := copy(flat[off:], r.Features)
-		recs[i].Features = flat[off : off+k : off+k]
-		off += k
+	if cap(s.work.Records) < n {
+		s.work.Records = make([]Record, n)
 	}
-	return Batch{Records: recs}
+	flat, recs := s.flat[:n*d], s.work.Records[:n]
+	for i := range b.Records {
+		f := flat[i*d : (i+1)*d : (i+1)*d]
+		copy(f, b.Records[i].Features)
+		recs[i] = b.Records[i]
+		recs[i].Features = f
+	}
+	s.work.Records = recs
 }

@@ -131,7 +131,7 @@ func (p *Pipeline) config() (config, error) {
 		{"BatchSize", &c.batchSize, DefaultBatchSize},
 		{"Buffer", &c.buffer, DefaultBuffer},
 		{"Window", &c.window, DefaultWindow},
-		{"MinTrain", &c.minTrain, min(DefaultMinTrain, max(c.window, 1))},
+		{"MinTrain", &c.minTrain, -1}, // depends on Window: set below
 		{"RetrainEvery", &c.retrainEvery, DefaultRetrainEvery},
 		{"AccuracyWindow", &c.accuracyWindow, DefaultAccuracyWindow},
 	} {
@@ -141,6 +141,9 @@ func (p *Pipeline) config() (config, error) {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
+	}
+	if c.minTrain == -1 {
+		c.minTrain = min(DefaultMinTrain, c.window)
 	}
 	if c.minTrain > c.window {
 		return c, fmt.Errorf("%w: MinTrain %d is more than Window %d", ErrInvalidConfig, c.minTrain, c.window)
@@ -410,12 +413,13 @@ func (r *run) ackWith(it *item, err error) {
 // it arrives, before any of it is learned from.
 func (r *run) score(in <-chan *item, out chan<- *item) {
 	defer close(out)
+	var s scratch
 	for it := range in {
 		if r.failed.Load() {
 			r.ackWith(it, r.err)
 			continue
 		}
-		if err := guard("predict", func() error { return r.scoreBatch(it) }); err != nil {
+		if err := guard("predict", func() error { return r.scoreBatch(it, &s) }); err != nil {
 			r.fail(err)
 			r.ackWith(it, err)
 			continue
@@ -424,7 +428,7 @@ func (r *run) score(in <-chan *item, out chan<- *item) {
 	}
 }
 
-func (r *run) scoreBatch(it *item) error {
+func (r *run) scoreBatch(it *item, s *scratch) error {
 	b := it.batch
 	preds := make([]float64, b.Len())
 	m := r.p.model.Load()
@@ -435,7 +439,7 @@ func (r *run) scoreBatch(it *item) error {
 		}
 		return nil
 	}
-	if err := m.PredictBatch(r.drainCtx, b, preds); err != nil {
+	if err := m.predictBatch(r.drainCtx, b, preds, s); err != nil {
 		return err
 	}
 	it.scored.ModelVersion = m.Version

@@ -480,3 +480,12 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return string(b.buf)
 }
+
+func TestTheFirstModelWaitsForMinTrainLabeledRecords(t *testing.T) {
+	tr := &linearTrainer{}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(stream.DefaultMinTrain-1, 13, 0)),
+		Trainer: tr, NoFinalTrain: true, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	assert.Zero(t, tr.Calls(), "default MinTrain is %d", stream.DefaultMinTrain)
+	assert.Nil(t, p.Model())
+}

@@ -154,7 +154,12 @@ func TestTransformer(t testing.TB, tr stream.Transformer, sample stream.Batch) {
 	if sample.Len() > 0 {
 		bad := cloneBatch(sample)
 		bad.Records[0].Features = append(bad.Records[0].Features, 1)
-		if err := safely("Transform", func() error { return tr.Transform(ctx, &bad) }); err == nil {
+		err := safely("Transform", func() error { return tr.Transform(ctx, &bad) })
+		var pe *panicError
+		switch {
+		case errors.As(err, &pe):
+			t.Fatal(pe)
+		case err == nil:
 			t.Fatalf("streamtest: Transform took a record with one feature too many without an error")
 		}
 	}
@@ -228,13 +233,12 @@ func TestTrainer(t testing.TB, trainer stream.Trainer, schema stream.Schema, X [
 	}
 	if len(X) > 0 {
 		long := append(append([]float64(nil), X[0]...), 0)
-		if err := safely("Predict", func() error {
-			if _, err := p.Predict(long); err == nil {
-				return errorf("Predict took a row of %d features, trained on %d, without an error", len(long), len(X[0]))
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+		var err error
+		if perr := safely("Predict", func() error { _, err = p.Predict(long); return nil }); perr != nil {
+			t.Fatal(perr)
+		}
+		if err == nil {
+			t.Fatalf("streamtest: Predict took a row of %d features, trained on %d, without an error", len(long), len(X[0]))
 		}
 	}
 }

@@ -172,12 +172,18 @@ type Scored struct {
 // errorf builds the errors of the conformance checks.
 func errorf(format string, args ...any) error { return fmt.Errorf("streamtest: "+format, args...) }
 
-// safely calls f and turns a panic into an error.
+// safely calls f and turns a panic into a *panicError.
 func safely(what string, f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = errorf("%s panicked: %v", what, v)
+			err = &panicError{msg: fmt.Sprintf("streamtest: %s panicked: %v", what, v)}
 		}
 	}()
 	return f()
 }
+
+// panicError is a panic caught by safely: a broken contract even where an
+// error would have been right.
+type panicError struct{ msg string }
+
+func (e *panicError) Error() string { return e.msg }

@@ -1,0 +1,93 @@
+package stream_test
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// repeatSource hands out the same batch until total records have been read:
+// a source that costs nothing, so a benchmark measures the pipeline alone.
+func repeatSource(batch []stream.Record, total int, onRead func(read int)) stream.Source {
+	read := 0
+	return stream.SourceFunc(testSchema, func(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
+		if err := ctx.Err(); err != nil {
+			return stream.Batch{}, nil, err
+		}
+		if read >= total {
+			return stream.Batch{}, nil, io.EOF
+		}
+		n := min(max, len(batch), total-read)
+		read += n
+		if onRead != nil {
+			onRead(read)
+		}
+		return stream.Batch{Records: batch[:n]}, nil, nil
+	})
+}
+
+var constantTrainer = stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+	return stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), nil
+})
+
+var discard = stream.SinkFunc(func(context.Context, stream.ScoredBatch) error { return nil })
+
+// BenchmarkPassThrough measures the pipeline's own cost per record: a free
+// source, one no-op transformer, a constant predictor (retrained on the
+// window as usual) and a discarding sink.
+func BenchmarkPassThrough(b *testing.B) {
+	batch := records(stream.DefaultBatchSize, 1, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	p := &stream.Pipeline{
+		Source:       repeatSource(batch, b.N, nil),
+		Transformers: []stream.Transformer{stream.TransformFunc(func(context.Context, *stream.Batch) error { return nil })},
+		Trainer:      constantTrainer,
+		Sink:         discard,
+		Logger:       quiet,
+	}
+	if err := p.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(p.Stats().Batches), "batches")
+}
+
+// TestMemoryStaysBounded pushes 5 million records through a pipeline with a
+// 10,000-record window and checks the live heap after them is within 1.5×
+// of the heap after the first 500,000.
+func TestMemoryStaysBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pushes 5 million records")
+	}
+	const total, early = 5_000_000, 500_000
+	batch := records(stream.DefaultBatchSize, 2, 0)
+	var heapEarly, heapLate uint64
+	measure := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	src := repeatSource(batch, total, func(read int) {
+		switch {
+		case heapEarly == 0 && read >= early:
+			heapEarly = measure()
+		case heapLate == 0 && read >= total:
+			heapLate = measure()
+		}
+	})
+	p := &stream.Pipeline{Source: src, Trainer: constantTrainer, Sink: discard, Window: 10_000, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	require.EqualValues(t, total, p.Stats().Written)
+	require.NotZero(t, heapEarly)
+	t.Logf("live heap after %d records: %d KiB; after %d: %d KiB", early, heapEarly>>10, total, heapLate>>10)
+	assert.LessOrEqual(t, float64(heapLate), 1.5*float64(heapEarly))
+}
