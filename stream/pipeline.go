@@ -221,6 +221,11 @@ func (r *run) fail(err error) {
 // with that error. Run closes the Source, Sink and DeadLetter that implement
 // io.Closer before it returns.
 //
+// The stages after the Source are given a context that ctx's cancellation
+// does not reach, so that they can finish the batches in flight; a Sink
+// that never returns keeps Run from returning. Training in progress is
+// abandoned on cancellation.
+//
 // Run may be called once per Pipeline; a second call returns ErrAlreadyRun.
 func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if !p.started.CompareAndSwap(false, true) {
