@@ -206,6 +206,9 @@ func (r *run) startRetrain(l *learner, jobs chan<- trainJob) {
 // model in, and reports on done after every job.
 func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 	var version uint64
+	if m := r.p.InitialModel; m != nil {
+		version = m.Version
+	}
 	for job := range jobs {
 		m, err := r.fitModel(job, version+1)
 		st := &r.p.stats

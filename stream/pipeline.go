@@ -60,8 +60,12 @@ type Pipeline struct {
 	// learns from every valid record; a model is trained and served with
 	// the frozen state of the moment it was trained.
 	Transformers []Transformer
-	// Trainer fits models on the window. Nil: no model, predictions are NaN.
+	// Trainer fits models on the window. Nil: no retraining; records are
+	// scored by InitialModel, or get NaN predictions without one.
 	Trainer Trainer
+	// InitialModel, if set, scores records until the first retrain: a model
+	// saved by an earlier run, say. Versions continue from its Version.
+	InitialModel *Model
 	// Sink receives every scored batch. Nil: batches are discarded.
 	Sink Sink
 
@@ -165,6 +169,14 @@ func (p *Pipeline) config() (config, error) {
 			return c, fmt.Errorf("%w: Transformers[%d] is nil", ErrInvalidConfig, i)
 		}
 	}
+	if m := p.InitialModel; m != nil {
+		if m.Predictor == nil {
+			return c, fmt.Errorf("%w: InitialModel has no Predictor", ErrInvalidConfig)
+		}
+		if got, want := m.Schema.NumFeatures(), p.Source.Schema().NumFeatures(); got != want {
+			return c, fmt.Errorf("%w: InitialModel takes %d features, the source gives %d", ErrInvalidConfig, got, want)
+		}
+	}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
@@ -236,6 +248,10 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		return err
 	}
 	p.stats.init(cfg.accuracyWindow)
+	if m := p.InitialModel; m != nil {
+		p.model.Store(m)
+		p.stats.setModel(m)
+	}
 
 	readCtx, cancelRead := context.WithCancel(ctx)
 	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))

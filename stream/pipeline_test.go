@@ -489,3 +489,22 @@ func TestTheFirstModelWaitsForMinTrainLabeledRecords(t *testing.T) {
 	assert.Zero(t, tr.Calls(), "default MinTrain is %d", stream.DefaultMinTrain)
 	assert.Nil(t, p.Model())
 }
+
+func TestAnInitialModelScoresUntilTheFirstRetrain(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	initial := &stream.Model{Schema: testSchema, Predictor: seven, Version: 41}
+	sink := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 14, 0)), InitialModel: initial,
+		Trainer: &linearTrainer{}, Sink: sink, MinTrain: 50, BatchSize: 10, NoFinalTrain: true, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	got := sink.Records()
+	require.Len(t, got, 100)
+	assert.Equal(t, 7.0, got[0].Prediction)
+	assert.EqualValues(t, 41, got[0].ModelVersion)
+	assert.EqualValues(t, 42, p.Model().Version, "versions continue from the initial model's")
+
+	wrong := &stream.Model{Schema: stream.Schema{Features: []string{"only"}}, Predictor: seven}
+	err := (&stream.Pipeline{Source: streamtest.NewSlice(testSchema, nil), InitialModel: wrong}).Run(context.Background())
+	require.ErrorIs(t, err, stream.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "InitialModel takes 1 features, the source gives 3")
+}
