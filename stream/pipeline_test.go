@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,37 +92,54 @@ func TestModelPredictEqualsThePipelineScoreBitForBit(t *testing.T) {
 	// The live scaler keeps learning from every batch; each model must still
 	// score a raw record exactly as the pipeline did under that version.
 	recs := records(20000, 3, 7)
-	var p *stream.Pipeline
-	checked := 0
-	var checkErr error
-	sink := stream.SinkFunc(func(_ context.Context, b stream.ScoredBatch) error {
-		m := p.Model()
-		if m == nil || m.Version != b.ModelVersion {
-			return nil
-		}
-		for i, r := range b.Records {
-			y, err := m.Predict(r.Features)
-			if err != nil {
-				return err
-			}
-			if math.Float64bits(y) != math.Float64bits(b.Predictions[i]) && checkErr == nil {
-				checkErr = errors.New("model predicted " + ftoa(y) + ", pipeline scored " + ftoa(b.Predictions[i]))
-			}
-			checked++
-		}
-		return nil
-	})
 	src, watch := streamtest.NewSlice(testSchema, recs), newModelWatch()
 	src.BeforeRead = watch.gate(map[int]uint64{1000: 1, 4000: 2, 8000: 3})
-	p = &stream.Pipeline{Source: src, Transformers: []stream.Transformer{&meanScaler{}}, OnModel: watch.onModel,
-		Trainer: &linearTrainer{}, Sink: sink, BatchSize: 100, MinTrain: 500, RetrainEvery: 1000, Logger: quiet}
+	p := &stream.Pipeline{Source: src, Transformers: []stream.Transformer{&meanScaler{}}, OnModel: watch.onModel,
+		Trainer: &linearTrainer{}, BatchSize: 100, MinTrain: 500, RetrainEvery: 1000, Logger: quiet}
+	check := &streamtest.SkewCheck{Model: p.Model}
+	p.Sink = check
 	require.NoError(t, p.Run(context.Background()))
-	require.NoError(t, checkErr)
+	checked, err := check.Result()
+	require.NoError(t, err)
 	assert.Greater(t, checked, 1000)
 	assert.Greater(t, p.Stats().Retrains, uint64(2))
 }
 
-func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+func TestSkewCheckCatchesAFrozenStateThatMoves(t *testing.T) {
+	// The same run with a Fitter whose frozen copy is its live self.
+	recs := records(5000, 3, 7)
+	src, watch := streamtest.NewSlice(testSchema, recs), newModelWatch()
+	src.BeforeRead = watch.gate(map[int]uint64{1000: 1})
+	p := &stream.Pipeline{Source: src, Transformers: []stream.Transformer{&liveScaler{}}, OnModel: watch.onModel,
+		Trainer: &linearTrainer{}, BatchSize: 100, MinTrain: 500, RetrainEvery: 100_000, NoFinalTrain: true, Logger: quiet}
+	check := &streamtest.SkewCheck{Model: p.Model}
+	p.Sink = check
+	require.NoError(t, p.Run(context.Background()))
+	_, err := check.Result()
+	assert.ErrorContains(t, err, "the pipeline scored it")
+}
+
+// liveScaler is meanScaler with the classic bug: Freeze returns the live
+// scaler, so a model's preprocessing moves as the stream goes on. (It locks,
+// so that the race detector does not find the bug first.)
+type liveScaler struct {
+	mu sync.Mutex
+	meanScaler
+}
+
+func (s *liveScaler) Fit(ctx context.Context, b stream.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.meanScaler.Fit(ctx, b)
+}
+
+func (s *liveScaler) Transform(ctx context.Context, b *stream.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.meanScaler.Transform(ctx, b)
+}
+
+func (s *liveScaler) Freeze() stream.Transformer { return s }
 
 func TestLiveAccuracyOfAPerfectModelIsPerfect(t *testing.T) {
 	exact := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
