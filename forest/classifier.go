@@ -1,0 +1,477 @@
+package forest
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+
+	randomforest "github.com/malaschitz/randomForest"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// MaxClasses bounds the class labels a Classifier accepts: labels are
+// integers in [0, MaxClasses). The bound keeps a stray large label from
+// making the library allocate per-class arrays of absurd size.
+const MaxClasses = 1 << 16
+
+// MaxClassifierDepth bounds ClassifierConfig.MaxDepth: the library grows
+// trees by recursion, and a node it cannot split (identical rows with
+// different labels) recurses all the way down to MaxDepth.
+const MaxClassifierDepth = 1000
+
+// ClassifierConfig holds the settings of a random-forest classifier built
+// with github.com/malaschitz/randomForest (Gini splits, bootstrap rows,
+// class probabilities averaged over the trees). The zero value means the
+// defaults.
+//
+// The library draws from the global math/rand source and cannot be seeded,
+// so training is not reproducible: two fits on the same data give slightly
+// different forests. Once trained, a Classifier is fully deterministic.
+//
+// The library trains its trees on randomforest.NumWorkers goroutines (by
+// default the number of CPUs). This package never writes that variable or
+// any other package-level state of the library, so any number of
+// classifiers may train at once; a program that sets NumWorkers itself must
+// do so while no classifier is training.
+//
+// ClassifierConfig satisfies stream.Trainer for streams whose target is a
+// class index.
+type ClassifierConfig struct {
+	// Trees is the number of trees; 0 means DefaultTrees (100).
+	Trees int
+	// MaxDepth limits the depth of the trees, counting the root as depth 1
+	// as the library does; 0 means the library's default, 10. At most
+	// MaxClassifierDepth.
+	MaxDepth int
+	// LeafSize: a node with at most this many rows becomes a leaf; 0 means
+	// the library's default, a twentieth of the rows clamped to [1, 50].
+	LeafSize int
+	// MaxFeatures is the number of features tried at every split; 0 means
+	// the library's default, ⌊√p⌋.
+	MaxFeatures int
+}
+
+// Classifier is a trained random-forest classifier. Its trees are copied
+// out of the library into flat arrays at full precision, so it never
+// changes after training or decoding and is safe for concurrent use. It
+// satisfies stream.Predictor and stream.BatchPredictor: Predict returns the
+// most likely class index as a float64.
+//
+// The zero value is an empty model whose methods return ErrNotTrained.
+type Classifier struct {
+	p, k  int
+	nodes []node // a leaf points at itself and feat is its leaf number
+	probs []float64
+	roots []int32
+	imp   []float64
+}
+
+var (
+	_ stream.Predictor      = (*Classifier)(nil)
+	_ stream.BatchPredictor = (*Classifier)(nil)
+	_ stream.Trainer        = ClassifierConfig{}
+)
+
+func (c ClassifierConfig) check(p int) error {
+	switch {
+	case c.Trees < 0:
+		return fmt.Errorf("%w: Trees is %d, must be positive (0 means %d)", ErrInvalidConfig, c.Trees, DefaultTrees)
+	case c.MaxDepth < 0 || c.MaxDepth > MaxClassifierDepth:
+		return fmt.Errorf("%w: MaxDepth is %d, must be in [0, %d]", ErrInvalidConfig, c.MaxDepth, MaxClassifierDepth)
+	case c.LeafSize < 0:
+		return fmt.Errorf("%w: LeafSize is %d, must not be negative", ErrInvalidConfig, c.LeafSize)
+	case c.MaxFeatures < 0 || c.MaxFeatures > p:
+		return fmt.Errorf("%w: MaxFeatures is %d, must be in [0, %d]", ErrInvalidConfig, c.MaxFeatures, p)
+	}
+	return nil
+}
+
+// Fit trains a Classifier on rows X with class labels in [0, MaxClasses).
+// Every input is validated before the library sees it, because the library
+// panics on bad input inside its own goroutines, where the panic cannot be
+// recovered and ends the process. The number of classes is the largest
+// label plus one.
+//
+// The library cannot be interrupted, so Fit trains in rounds of a few trees
+// and checks ctx between rounds; it returns ctx.Err() once ctx is cancelled
+// and the round in progress has finished.
+func (c ClassifierConfig) Fit(ctx context.Context, X [][]float64, labels []int) (*Classifier, error) {
+	if len(X) > 0 && len(labels) != len(X) {
+		return nil, fmt.Errorf("%w: %d rows, %d labels", ErrTargetCount, len(X), len(labels))
+	}
+	p, err := validateX(X)
+	if err != nil {
+		return nil, err
+	}
+	k := 0
+	for i, l := range labels {
+		if l < 0 || l >= MaxClasses {
+			return nil, fmt.Errorf("%w: label %d is %d, must be in [0, %d)", ErrBadLabel, i, l, MaxClasses)
+		}
+		k = max(k, l+1)
+	}
+	if err := c.check(p); err != nil {
+		return nil, err
+	}
+	trees := c.Trees
+	if trees == 0 {
+		trees = DefaultTrees
+	}
+	// The library reads the rows while it trains; copy the label slice so
+	// that nothing the caller does to it afterwards matters, and share X,
+	// which it only reads.
+	data := randomforest.ForestData{X: X, Class: append([]int(nil), labels...)}
+	cl := &Classifier{p: p, k: k, roots: make([]int32, 0, trees)}
+	imp := make([]float64, p)
+	round := max(1, runtime.NumCPU())
+	for done := 0; done < trees; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		nt := min(round, trees-done)
+		f := randomforest.Forest{Data: data, MaxDepth: c.MaxDepth, LeafSize: c.LeafSize, MFeatures: c.MaxFeatures}
+		f.Train(nt)
+		for i := range f.Trees {
+			cl.addTree(&f.Trees[i].Root, imp)
+		}
+		done += nt
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	normalize(imp)
+	cl.imp = imp
+	return cl, nil
+}
+
+// addTree copies one of the library's trees into the flat arrays, children
+// side by side, and adds its normalized Gini decreases to imp.
+func (cl *Classifier) addTree(root *randomforest.Branch, imp []float64) {
+	base := int32(len(cl.nodes))
+	cl.roots = append(cl.roots, base)
+	timp := make([]float64, cl.p)
+	type item struct {
+		b  *randomforest.Branch
+		id int32
+	}
+	cl.nodes = append(cl.nodes, node{})
+	stack := []item{{root, base}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		b := it.b
+		if b.IsLeaf || b.Branch0 == nil || b.Branch1 == nil {
+			leaf := int32(len(cl.probs) / cl.k)
+			pr := make([]float64, cl.k)
+			copy(pr, b.LeafValue)
+			cl.probs = append(cl.probs, pr...)
+			cl.nodes[it.id] = node{feat: leaf, left: it.id}
+			continue
+		}
+		l := int32(len(cl.nodes))
+		cl.nodes = append(cl.nodes, node{}, node{})
+		cl.nodes[it.id] = node{thr: b.Value, feat: int32(b.Attribute), left: l}
+		timp[b.Attribute] += float64(b.Size) * b.GiniGain
+		stack = append(stack, item{b.Branch1, l + 1}, item{b.Branch0, l})
+	}
+	normalize(timp)
+	for f, v := range timp {
+		imp[f] += v
+	}
+}
+
+func normalize(v []float64) {
+	sum := 0.0
+	for _, x := range v {
+		sum += x
+	}
+	if sum > 0 {
+		for i := range v {
+			v[i] /= sum
+		}
+	}
+}
+
+// Train fits a Classifier; it makes ClassifierConfig a stream.Trainer. Each
+// target must be a class index: an integer in [0, MaxClasses).
+func (c ClassifierConfig) Train(ctx context.Context, schema stream.Schema, X [][]float64, y []float64) (stream.Predictor, error) {
+	if err := checkSchema(schema, X); err != nil {
+		return nil, err
+	}
+	labels := make([]int, len(y))
+	for i, v := range y {
+		if !(v >= 0 && v < MaxClasses) || v != math.Trunc(v) {
+			return nil, fmt.Errorf("%w: target %d is %v, must be an integer in [0, %d)", ErrBadLabel, i, v, MaxClasses)
+		}
+		labels[i] = int(v)
+	}
+	cl, err := c.Fit(ctx, X, labels)
+	if err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// leafProbs returns the class probabilities of the leaf x reaches in tree t.
+func (cl *Classifier) leafProbs(t int, x []float64) []float64 {
+	i := cl.roots[t]
+	for {
+		nd := &cl.nodes[i]
+		if nd.left == i {
+			j := int(nd.feat) * cl.k
+			return cl.probs[j : j+cl.k]
+		}
+		if x[nd.feat] > nd.thr {
+			i = nd.left + 1
+		} else {
+			i = nd.left
+		}
+	}
+}
+
+// Probabilities writes the average over the trees of the class
+// probabilities of the leaves x reaches to dst, which it grows to
+// NumClasses if it is shorter, and returns it. This is what the library's
+// Vote computes.
+func (cl *Classifier) Probabilities(x []float64, dst []float64) ([]float64, error) {
+	if err := checkRow(x, cl.p); err != nil {
+		return nil, err
+	}
+	if cap(dst) < cl.k {
+		dst = make([]float64, cl.k)
+	}
+	dst = dst[:cl.k]
+	cl.vote(x, dst)
+	return dst, nil
+}
+
+func (cl *Classifier) vote(x []float64, dst []float64) {
+	clear(dst)
+	for t := range cl.roots {
+		for j, v := range cl.leafProbs(t, x) {
+			dst[j] += v
+		}
+	}
+	n := float64(len(cl.roots))
+	for j := range dst {
+		dst[j] /= n
+	}
+}
+
+// smallClasses is the number of classes for which Predict keeps its
+// scratch space on the stack, and so does not allocate.
+const smallClasses = 64
+
+// Predict returns the most likely class of x (the lowest index among ties)
+// as a float64. It does not allocate for up to 64 classes.
+func (cl *Classifier) Predict(x []float64) (float64, error) {
+	if err := checkRow(x, cl.p); err != nil {
+		return 0, err
+	}
+	return cl.predict(x), nil
+}
+
+func (cl *Classifier) predict(x []float64) float64 {
+	var small [smallClasses]float64
+	var votes []float64
+	if cl.k <= smallClasses {
+		votes = small[:cl.k]
+	} else {
+		votes = make([]float64, cl.k)
+	}
+	cl.vote(x, votes)
+	best := 0
+	for j, v := range votes {
+		if v > votes[best] {
+			best = j
+		}
+	}
+	return float64(best)
+}
+
+// PredictBatch writes the most likely class of X[i] to out[i], checking
+// every row first.
+func (cl *Classifier) PredictBatch(X [][]float64, out []float64) error {
+	if len(out) < len(X) {
+		return fmt.Errorf("%w: %d outputs for %d rows", ErrOutputLength, len(out), len(X))
+	}
+	for i, x := range X {
+		if err := checkRow(x, cl.p); err != nil {
+			return fmt.Errorf("row %d: %w", i, err)
+		}
+	}
+	parallelRows(len(X), runtime.GOMAXPROCS(0), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = cl.predict(X[i])
+		}
+	})
+	return nil
+}
+
+// NumFeatures returns the number of features a row must have.
+func (cl *Classifier) NumFeatures() int { return cl.p }
+
+// NumClasses returns the number of classes: the largest training label
+// plus one.
+func (cl *Classifier) NumClasses() int { return cl.k }
+
+// NumTrees returns the number of trees in the forest.
+func (cl *Classifier) NumTrees() int { return len(cl.roots) }
+
+// FeatureImportances returns each feature's share of the Gini decrease
+// (rows times impurity decrease at its splits, normalized per tree, then
+// averaged), summing to 1 unless no tree split. The slice is a copy.
+func (cl *Classifier) FeatureImportances() []float64 {
+	return append([]float64(nil), cl.imp...)
+}
+
+// MarshalBinary encodes the classifier at full precision in the versioned
+// format described in this package's encoding documentation (magic
+// "forestCL", CRC-32C checksum). The library's own JSON is not used
+// because it rounds thresholds to 5 decimals.
+func (cl *Classifier) MarshalBinary() ([]byte, error) {
+	if cl.p == 0 {
+		return nil, ErrNotTrained
+	}
+	e := beginEncoding(magicClassifier, 12+8*cl.p+4*len(cl.roots)+16*len(cl.nodes)+8*len(cl.probs))
+	e.u32(uint32(cl.p))
+	e.u32(uint32(cl.k))
+	e.u32(uint32(len(cl.roots)))
+	for _, v := range cl.imp {
+		e.f64(v)
+	}
+	for t, root := range cl.roots {
+		end := int32(len(cl.nodes))
+		if t+1 < len(cl.roots) {
+			end = cl.roots[t+1]
+		}
+		e.u32(uint32(end - root))
+		for i := root; i < end; i++ {
+			nd := cl.nodes[i]
+			if nd.left == i {
+				e.u32(math.MaxUint32)
+				e.u32(0)
+				e.f64(0)
+				j := int(nd.feat) * cl.k
+				for _, v := range cl.probs[j : j+cl.k] {
+					e.f64(v)
+				}
+				continue
+			}
+			e.u32(uint32(nd.feat))
+			e.u32(uint32(nd.left - root))
+			e.f64(nd.thr)
+		}
+	}
+	return e.finish(), nil
+}
+
+// UnmarshalBinary decodes a classifier written by MarshalBinary, replacing
+// cl's contents. Truncated, corrupted or foreign input gives an error
+// wrapping ErrFormat or ErrVersion, never a panic. Do not call it on a
+// Classifier that is in use.
+func (cl *Classifier) UnmarshalBinary(data []byte) error {
+	body, err := openBody(data, magicClassifier)
+	if err != nil {
+		return err
+	}
+	d := &decoder{b: body}
+	p, k, nt := int(d.u32()), int(d.u32()), int(d.u32())
+	switch {
+	case d.err != nil:
+		return d.err
+	case p < 1 || p > maxFeatures:
+		return fmt.Errorf("%w: %d features", ErrFormat, p)
+	case k < 1 || k > MaxClasses:
+		return fmt.Errorf("%w: %d classes", ErrFormat, k)
+	case nt < 1 || nt > len(d.b)/16:
+		return fmt.Errorf("%w: %d trees in %d bytes", ErrFormat, nt, len(d.b))
+	case p > len(d.b)/8:
+		return fmt.Errorf("%w: %d importances in %d bytes", ErrFormat, p, len(d.b))
+	}
+	out := Classifier{p: p, k: k, imp: make([]float64, p), roots: make([]int32, nt), nodes: make([]node, 0, len(d.b)/16)}
+	for f := range out.imp {
+		v := d.f64()
+		if d.err == nil && (!finite(v) || v < 0) {
+			d.fail("importance %v", v)
+		}
+		out.imp[f] = v
+	}
+	for t := range nt {
+		nn := int(d.u32())
+		if d.err == nil && (nn < 1 || nn > len(d.b)/16 || len(out.nodes)+nn > math.MaxInt32) {
+			d.fail("tree %d: %d nodes in %d bytes", t, nn, len(d.b))
+		}
+		if d.err != nil {
+			return d.err
+		}
+		base := int32(len(out.nodes))
+		out.roots[t] = base
+		// Every node takes at least 16 bytes, so the capacity reserved
+		// below always suffices and decoding allocates the nodes once.
+		out.nodes = out.nodes[:len(out.nodes)+nn]
+		for i := range nn {
+			feat, left, v := int32(d.u32()), int32(d.u32()), d.f64()
+			if d.err != nil {
+				return d.err
+			}
+			at := base + int32(i)
+			if feat == -1 {
+				if left != 0 || math.Float64bits(v) != 0 { // canonical: +0 only
+					return fmt.Errorf("%w: tree %d node %d: bad leaf", ErrFormat, t, i)
+				}
+				raw := d.take(8 * k)
+				if d.err != nil {
+					return d.err
+				}
+				leaf := len(out.probs) / k
+				if leaf > math.MaxInt32 {
+					return fmt.Errorf("%w: too many leaves", ErrFormat)
+				}
+				for j := range k {
+					pr := math.Float64frombits(binary.LittleEndian.Uint64(raw[8*j:]))
+					if !(pr >= 0 && pr <= 1) {
+						return fmt.Errorf("%w: tree %d node %d: probability %v", ErrFormat, t, i, pr)
+					}
+					out.probs = append(out.probs, pr)
+				}
+				out.nodes[at] = node{feat: int32(leaf), left: at}
+				continue
+			}
+			if feat < 0 || int(feat) >= p || left <= int32(i) || int(left) >= nn-1 || math.IsNaN(v) {
+				return fmt.Errorf("%w: tree %d node %d: bad split", ErrFormat, t, i)
+			}
+			out.nodes[at] = node{thr: v, feat: feat, left: base + left}
+		}
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("%w: %d bytes after the last tree", ErrFormat, len(d.b))
+	}
+	*cl = out
+	return nil
+}
+
+// WriteTo writes the encoded classifier to w; it makes Classifier an
+// io.WriterTo.
+func (cl *Classifier) WriteTo(w io.Writer) (int64, error) {
+	b, err := cl.MarshalBinary()
+	if err != nil {
+		return 0, err
+	}
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+// ReadFrom reads one encoded classifier from r, consuming exactly its
+// bytes, and replaces cl's contents; it makes Classifier an io.ReaderFrom.
+func (cl *Classifier) ReadFrom(r io.Reader) (int64, error) {
+	b, n, err := readModel(r, magicClassifier)
+	if err != nil {
+		return n, err
+	}
+	return n, cl.UnmarshalBinary(b)
+}

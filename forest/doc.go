@@ -1,0 +1,91 @@
+// Package forest provides random forests for forestream: a fast,
+// reproducible regressor of its own, and a classifier built on
+// github.com/malaschitz/randomForest.
+//
+// # Regressor
+//
+// A Config holds the settings; its zero value means the defaults (100
+// trees, a third of the features tried at every split, leaves of at least
+// one row, unlimited depth, bootstrap rows, all CPUs). Config.Fit grows a
+// Regressor of CART regression trees with exact squared-error splits, the
+// same model as scikit-learn's RandomForestRegressor:
+//
+//	r, err := forest.Config{Seed: 1}.Fit(ctx, X, y)
+//	yhat, err := r.Predict(x)
+//
+// Config is also a stream.Trainer, so a stream.Pipeline retrains it
+// directly, and a Regressor is a stream.Predictor, stream.BatchPredictor and
+// stream.HeldOutReporter.
+//
+// Training is reproducible: every tree draws from its own random stream,
+// derived from Config.Seed and the tree's index, so the same seed and data
+// give a bit-identical model whatever the number of workers.
+//
+// Training is fast by design. Each feature is sorted once per Fit and its
+// values replaced by ranks; each tree keeps its in-bag rows sorted by every
+// feature and stably partitions those lists at each split, so finding a
+// split is a linear scan and no node ever sorts. Bootstrap samples are
+// integer weights, not copied rows, and every worker reuses its buffers.
+//
+// Prediction does not allocate. Trees are flat arrays of 16-byte nodes,
+// the top levels of each stored breadth-first; Predict walks many trees at
+// once, interleaved, so that their cache misses overlap, and PredictBatch
+// passes blocks of rows through one tree at a time on all workers.
+//
+// The out-of-bag error (Regressor.HeldOut) is measured while training at
+// almost no cost, and impurity-based feature importances summing to 1 come
+// with every model.
+//
+// # Classifier
+//
+// A ClassifierConfig trains a Classifier with malaschitz/randomForest,
+// after validating every input the library would panic on. The library
+// cannot be seeded, so classifier training is not reproducible. The trained
+// trees are copied into this package's own flat arrays, so prediction and
+// persistence are exact and independent of the library.
+//
+// # Persistence
+//
+// Both models implement encoding.BinaryMarshaler, encoding.BinaryUnmarshaler,
+// io.WriterTo and io.ReaderFrom. The format is versioned, starts with a
+// magic string, ends with a CRC-32C checksum, and stores every float's bits,
+// so a decoded model predicts exactly as the original. Truncated, corrupted
+// or foreign input is reported as ErrFormat or ErrVersion, never as a panic.
+//
+// The binary format, version 1: all integers are little-endian; floats are
+// IEEE 754 binary64 bit patterns, so a round trip is exact.
+//
+//	header   magic [8]byte        "forestRG" (regressor) or "forestCL" (classifier)
+//	         version uint32       1
+//	         length uint64        number of body bytes
+//	body     (see below)
+//	trailer  crc uint32           CRC-32C (Castagnoli) of header and body
+//
+// Regressor body:
+//
+//	features uint32, trees uint32
+//	oobN uint64, oobMSE float64, oobR2 float64
+//	importances [features]float64
+//	per tree:  nodes uint32, then per node (root first, every node before
+//	           its children): feature int32, left int32, value float64
+//
+// A node with feature -1 is a leaf whose value is the prediction, and its
+// left is 0. Otherwise value is the threshold: rows with x[feature] <= value
+// go to node left of the same tree, the others to left+1, and left is
+// greater than the node's own index, which rules out cycles.
+//
+// Classifier body:
+//
+//	features uint32, classes uint32, trees uint32
+//	importances [features]float64
+//	per tree:  nodes uint32, then per node: feature int32, left int32,
+//	           value float64, and for a leaf (feature -1) the class
+//	           probabilities [classes]float64 after value (which is 0).
+//
+// # Errors
+//
+// Bad input never panics: it returns an error wrapping one of the Err
+// values of this package (ErrNoRows, ErrRaggedRows, ErrNonFinite,
+// ErrFeatureCount, ...), whose message names the row, feature or setting at
+// fault.
+package forest

@@ -1,0 +1,288 @@
+package forest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+)
+
+// formatVersion is the version of the binary format described in doc.go.
+const formatVersion = 1
+
+var (
+	magicRegressor  = [8]byte{'f', 'o', 'r', 'e', 's', 't', 'R', 'G'}
+	magicClassifier = [8]byte{'f', 'o', 'r', 'e', 's', 't', 'C', 'L'}
+	castagnoli      = crc32.MakeTable(crc32.Castagnoli)
+)
+
+const (
+	headerLen = 8 + 4 + 8
+	// maxBody bounds what ReadFrom will accept, so a corrupted length
+	// cannot make it wait for or buffer an absurd amount of data.
+	maxBody = 1 << 40
+	// maxFeatures bounds the feature count of a decoded model.
+	maxFeatures = 1 << 24
+)
+
+// encoder appends little-endian values to a byte slice.
+type encoder struct{ b []byte }
+
+func (e *encoder) u32(v uint32)  { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
+func (e *encoder) u64(v uint64)  { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *encoder) f64(v float64) { e.u64(math.Float64bits(v)) }
+
+func beginEncoding(magic [8]byte, sizeHint int) *encoder {
+	e := &encoder{b: make([]byte, 0, headerLen+sizeHint+4)}
+	e.b = append(e.b, magic[:]...)
+	e.u32(formatVersion)
+	e.u64(0) // patched by finish
+	return e
+}
+
+func (e *encoder) finish() []byte {
+	binary.LittleEndian.PutUint64(e.b[12:], uint64(len(e.b)-headerLen))
+	return binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli))
+}
+
+// decoder reads little-endian values and remembers the first error, so a
+// truncated body is reported once and never indexes past the end.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || len(d.b) < n {
+		d.err = fmt.Errorf("%w: truncated", ErrFormat)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u32() uint32 {
+	if b := d.take(4); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if b := d.take(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (d *decoder) f64() float64 { return math.Float64frombits(d.u64()) }
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrFormat}, args...)...)
+	}
+}
+
+// openBody checks the header and the checksum and returns the body.
+func openBody(data []byte, magic [8]byte) ([]byte, error) {
+	if len(data) < headerLen+4 {
+		return nil, fmt.Errorf("%w: %d bytes is too short", ErrFormat, len(data))
+	}
+	if !bytes.Equal(data[:8], magic[:]) {
+		return nil, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, data[:8], magic[:])
+	}
+	if v := binary.LittleEndian.Uint32(data[8:]); v != formatVersion {
+		return nil, fmt.Errorf("%w: version %d, this package reads %d", ErrVersion, v, formatVersion)
+	}
+	n := binary.LittleEndian.Uint64(data[12:])
+	if n != uint64(len(data)-headerLen-4) {
+		return nil, fmt.Errorf("%w: header says %d body bytes, got %d", ErrFormat, n, len(data)-headerLen-4)
+	}
+	end := len(data) - 4
+	if got, want := crc32.Checksum(data[:end], castagnoli), binary.LittleEndian.Uint32(data[end:]); got != want {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrFormat)
+	}
+	return data[headerLen:end], nil
+}
+
+// readModel reads one encoded model from r, header first, so it consumes
+// exactly the model's bytes and buffers only as much as actually arrives.
+func readModel(r io.Reader, magic [8]byte) ([]byte, int64, error) {
+	var buf bytes.Buffer
+	n, err := io.CopyN(&buf, r, headerLen)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: truncated header", ErrFormat)
+		}
+		return nil, n, err
+	}
+	h := buf.Bytes()
+	if !bytes.Equal(h[:8], magic[:]) {
+		return nil, n, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, h[:8], magic[:])
+	}
+	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
+		return nil, n, fmt.Errorf("%w: version %d, this package reads %d", ErrVersion, v, formatVersion)
+	}
+	body := binary.LittleEndian.Uint64(h[12:])
+	if body > maxBody {
+		return nil, n, fmt.Errorf("%w: body length %d is too large", ErrFormat, body)
+	}
+	m, err := io.CopyN(&buf, r, int64(body)+4)
+	n += m
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: truncated body", ErrFormat)
+		}
+		return nil, n, err
+	}
+	return buf.Bytes(), n, nil
+}
+
+// MarshalBinary encodes the forest in the versioned binary format described
+// in this file's documentation: a magic header, full-precision values and a
+// CRC-32C checksum. Decoding gives bit-identical predictions.
+func (r *Regressor) MarshalBinary() ([]byte, error) {
+	if r.p == 0 {
+		return nil, ErrNotTrained
+	}
+	e := beginEncoding(magicRegressor, 40+8*r.p+4*len(r.roots)+16*len(r.nodes))
+	e.u32(uint32(r.p))
+	e.u32(uint32(len(r.roots)))
+	e.u64(uint64(r.oob.N))
+	e.f64(r.oob.MSE)
+	e.f64(r.oob.R2)
+	for _, v := range r.imp {
+		e.f64(v)
+	}
+	for t, root := range r.roots {
+		end := int32(len(r.nodes))
+		if t+1 < len(r.roots) {
+			end = r.roots[t+1]
+		}
+		e.u32(uint32(end - root))
+		for i := root; i < end; i++ {
+			nd := r.nodes[i]
+			if nd.isLeaf(i) {
+				e.u32(math.MaxUint32) // int32(-1)
+				e.u32(0)
+				e.f64(nd.thr)
+				continue
+			}
+			e.u32(uint32(nd.feat))
+			e.u32(uint32(nd.left - root))
+			e.f64(nd.thr)
+		}
+	}
+	return e.finish(), nil
+}
+
+// UnmarshalBinary decodes a forest written by MarshalBinary, replacing r's
+// contents. It returns an error wrapping ErrFormat or ErrVersion, never
+// panics, for truncated, corrupted or foreign input. Do not call it on a
+// Regressor that is in use.
+func (r *Regressor) UnmarshalBinary(data []byte) error {
+	body, err := openBody(data, magicRegressor)
+	if err != nil {
+		return err
+	}
+	d := &decoder{b: body}
+	p, nt := int(d.u32()), int(d.u32())
+	oob := struct {
+		n       uint64
+		mse, r2 float64
+	}{d.u64(), d.f64(), d.f64()}
+	if d.err != nil {
+		return d.err
+	}
+	switch {
+	case p < 1 || p > maxFeatures:
+		return fmt.Errorf("%w: %d features", ErrFormat, p)
+	case nt < 1 || nt > len(d.b)/16:
+		return fmt.Errorf("%w: %d trees in %d bytes", ErrFormat, nt, len(d.b))
+	case oob.n > math.MaxInt32 || !finite(oob.mse) || !finite(oob.r2):
+		return fmt.Errorf("%w: bad out-of-bag error", ErrFormat)
+	}
+	imp := make([]float64, 0, min(p, len(d.b)/8))
+	for range p {
+		v := d.f64()
+		if d.err == nil && (!finite(v) || v < 0) {
+			d.fail("importance %v", v)
+		}
+		imp = append(imp, v)
+	}
+	if d.err != nil {
+		return d.err
+	}
+	var out Regressor
+	out.p = p
+	out.imp = imp
+	out.oob.N, out.oob.MSE, out.oob.R2 = int(oob.n), oob.mse, oob.r2
+	out.roots = make([]int32, nt)
+	out.nodes = make([]node, 0, len(d.b)/16)
+	for t := range nt {
+		nn := int(d.u32())
+		if d.err == nil && (nn < 1 || nn > len(d.b)/16 || len(out.nodes)+nn > math.MaxInt32) {
+			d.fail("tree %d: %d nodes in %d bytes", t, nn, len(d.b))
+		}
+		if d.err != nil {
+			return d.err
+		}
+		base := int32(len(out.nodes))
+		out.roots[t] = base
+		// Every node takes at least 16 bytes, so the capacity reserved
+		// below always suffices and decoding allocates the nodes once.
+		out.nodes = out.nodes[:len(out.nodes)+nn]
+		for i := range nn {
+			feat, left, v := int32(d.u32()), int32(d.u32()), d.f64()
+			if d.err != nil {
+				return d.err
+			}
+			at := base + int32(i)
+			if feat == -1 {
+				if left != 0 || !finite(v) {
+					return fmt.Errorf("%w: tree %d node %d: bad leaf", ErrFormat, t, i)
+				}
+				out.nodes[at] = node{thr: v, feat: int32(p), left: at}
+				continue
+			}
+			if feat < 0 || int(feat) >= p || left <= int32(i) || int(left) >= nn-1 || math.IsNaN(v) {
+				return fmt.Errorf("%w: tree %d node %d: bad split", ErrFormat, t, i)
+			}
+			out.nodes[at] = node{thr: v, feat: feat, left: base + left}
+		}
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("%w: %d bytes after the last tree", ErrFormat, len(d.b))
+	}
+	*r = out
+	return nil
+}
+
+// WriteTo writes the encoded forest to w; it makes Regressor an io.WriterTo.
+func (r *Regressor) WriteTo(w io.Writer) (int64, error) {
+	b, err := r.MarshalBinary()
+	if err != nil {
+		return 0, err
+	}
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+// ReadFrom reads one encoded forest from rd, consuming exactly its bytes,
+// and replaces r's contents; it makes Regressor an io.ReaderFrom.
+func (r *Regressor) ReadFrom(rd io.Reader) (int64, error) {
+	b, n, err := readModel(rd, magicRegressor)
+	if err != nil {
+		return n, err
+	}
+	return n, r.UnmarshalBinary(b)
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

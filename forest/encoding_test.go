@@ -1,0 +1,166 @@
+package forest
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func smallRegressor(t testing.TB, seed uint64) *Regressor {
+	t.Helper()
+	X, y := friedman1(300, 1, seed)
+	r, err := Config{Trees: 4, Seed: seed, MaxDepth: 6}.Fit(context.Background(), X, y)
+	require.NoError(t, err)
+	return r
+}
+
+func TestRegressorRoundTrip(t *testing.T) {
+	X, y := friedman1(1500, 1, 20)
+	r, err := Config{Trees: 15, Seed: 3}.Fit(context.Background(), X, y)
+	require.NoError(t, err)
+	b, err := r.MarshalBinary()
+	require.NoError(t, err)
+	assert.Equal(t, "forestRG", string(b[:8]))
+
+	var back Regressor
+	require.NoError(t, back.UnmarshalBinary(b))
+	assert.Equal(t, r.HeldOut(), back.HeldOut())
+	assert.Equal(t, r.FeatureImportances(), back.FeatureImportances())
+	assert.Equal(t, r.NumNodes(), back.NumNodes())
+	assert.Equal(t, r.nodes, back.nodes)
+	assert.Equal(t, r.roots, back.roots)
+	Xt, _ := friedman1(500, 1, 21)
+	for i, x := range Xt {
+		want, err := r.Predict(x)
+		require.NoError(t, err)
+		got, err := back.Predict(x)
+		require.NoError(t, err)
+		require.Equal(t, math.Float64bits(want), math.Float64bits(got), "row %d", i)
+	}
+	again, err := back.MarshalBinary()
+	require.NoError(t, err)
+	assert.Equal(t, b, again, "the encoding is canonical")
+}
+
+func TestRegressorWriteToReadFrom(t *testing.T) {
+	a, b := smallRegressor(t, 1), smallRegressor(t, 2)
+	var buf bytes.Buffer
+	na, err := a.WriteTo(&buf)
+	require.NoError(t, err)
+	nb, err := b.WriteTo(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, int64(buf.Len()), na+nb)
+
+	var ra, rb Regressor
+	n, err := ra.ReadFrom(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, na, n, "ReadFrom consumes exactly one model")
+	_, err = rb.ReadFrom(&buf)
+	require.NoError(t, err)
+	x := []float64{.1, .2, .3, .4, .5, .6, .7, .8, .9, 1}
+	for _, pair := range [][2]*Regressor{{a, &ra}, {b, &rb}} {
+		want, _ := pair[0].Predict(x)
+		got, err := pair[1].Predict(x)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	_, err = ra.ReadFrom(&buf)
+	assert.ErrorIs(t, err, ErrFormat, "an empty reader is a truncated model")
+}
+
+func TestRegressorDecodeRejectsBadInput(t *testing.T) {
+	good, err := smallRegressor(t, 3).MarshalBinary()
+	require.NoError(t, err)
+	var r Regressor
+
+	for _, n := range []int{0, 1, 8, headerLen, headerLen + 3, len(good) / 2, len(good) - 1} {
+		assert.ErrorIs(t, r.UnmarshalBinary(good[:n]), ErrFormat, "truncated to %d bytes", n)
+		_, err := r.ReadFrom(bytes.NewReader(good[:n]))
+		assert.ErrorIs(t, err, ErrFormat, "ReadFrom truncated to %d bytes", n)
+	}
+	for _, i := range []int{0, 9, 13, headerLen + 1, len(good) / 2, len(good) - 1} {
+		bad := bytes.Clone(good)
+		bad[i] ^= 0x40
+		assert.Error(t, r.UnmarshalBinary(bad), "byte %d flipped", i)
+	}
+
+	newer := bytes.Clone(good)
+	binary.LittleEndian.PutUint32(newer[8:], 2)
+	assert.ErrorIs(t, r.UnmarshalBinary(newer), ErrVersion)
+	_, err = r.ReadFrom(bytes.NewReader(newer))
+	assert.ErrorIs(t, err, ErrVersion)
+
+	assert.ErrorIs(t, r.UnmarshalBinary([]byte(`{"trees":[]}`+string(make([]byte, 30)))), ErrFormat)
+
+	// A structurally wrong body with a valid checksum: a split whose left
+	// child points back at the root.
+	bad := bytes.Clone(good)
+	off := headerLen + 8 + 24 + 8*10 + 4 // the first node of the first tree
+	binary.LittleEndian.PutUint32(bad[off+4:], 0)
+	err = r.UnmarshalBinary(withCRC(bad))
+	assert.ErrorIs(t, err, ErrFormat)
+	assert.Contains(t, err.Error(), "bad split")
+
+	var zero Regressor
+	assert.ErrorIs(t, zero.UnmarshalBinary(good[:10]), ErrFormat)
+	assert.Zero(t, zero.NumTrees(), "a failed decode leaves the model untouched")
+}
+
+// withCRC returns b with its checksum recomputed, so a test or the fuzzer
+// can reach the body checks.
+func withCRC(b []byte) []byte {
+	if len(b) < headerLen+4 {
+		return b
+	}
+	b = bytes.Clone(b)
+	if len(b) >= headerLen {
+		binary.LittleEndian.PutUint64(b[12:], uint64(len(b)-headerLen-4))
+	}
+	end := len(b) - 4
+	binary.LittleEndian.PutUint32(b[end:], crc32.Checksum(b[:end], castagnoli))
+	return b
+}
+
+func FuzzUnmarshalRegressor(f *testing.F) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		b, err := smallRegressor(f, seed).MarshalBinary()
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	single, err := Config{Trees: 1}.Fit(context.Background(), [][]float64{{1}}, []float64{2})
+	require.NoError(f, err)
+	b, err := single.MarshalBinary()
+	require.NoError(f, err)
+	f.Add(b)
+	f.Add([]byte("forestRG"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, in := range [][]byte{data, withCRC(data)} {
+			var r Regressor
+			if err := r.UnmarshalBinary(in); err != nil {
+				continue
+			}
+			x := make([]float64, r.NumFeatures())
+			if _, err := r.Predict(x); err != nil {
+				t.Fatalf("decoded model cannot predict: %v", err)
+			}
+			out, err := r.MarshalBinary()
+			if err != nil {
+				t.Fatalf("decoded model cannot be encoded: %v", err)
+			}
+			if !bytes.Equal(out, in) {
+				t.Fatalf("re-encoding differs")
+			}
+			var r2 Regressor
+			if _, err := r2.ReadFrom(bytes.NewReader(in)); err != nil && err != io.EOF {
+				t.Fatalf("ReadFrom rejects what UnmarshalBinary accepts: %v", err)
+			}
+		}
+	})
+}

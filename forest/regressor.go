@@ -1,0 +1,402 @@
+package forest
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// groupSize is how many trees Predict walks at once. Walking several
+// independent trees together lets the processor overlap their cache misses,
+// which a one-tree-at-a-time walk serializes.
+const groupSize = 32
+
+// rowBlock is how many rows pass through one tree before the next tree, in
+// batch scoring. It is large because the more rows share a tree while its
+// nodes are in cache, the fewer misses each row pays (on 50,000-row trees:
+// 512 rows, 15 µs a row; 16,384 rows, 5.4 µs a row).
+const rowBlock = 1 << 16
+
+// Regressor is a trained random-forest regressor: the average of its trees'
+// predictions. It never changes after training or decoding and is safe for
+// concurrent use. It satisfies stream.Predictor, stream.BatchPredictor and
+// stream.HeldOutReporter.
+//
+// The zero value is an empty model whose methods return ErrNotTrained.
+type Regressor struct {
+	p       int
+	nodes   []node  // the nodes of all trees, one after another
+	roots   []int32 // index of each tree's root in nodes
+	imp     []float64
+	oob     stream.HeldOut
+	workers int
+}
+
+var (
+	_ stream.Predictor       = (*Regressor)(nil)
+	_ stream.BatchPredictor  = (*Regressor)(nil)
+	_ stream.HeldOutReporter = (*Regressor)(nil)
+	_ stream.Trainer         = Config{}
+)
+
+// Fit trains a Regressor on rows X and targets y. X must be non-empty and
+// rectangular, y must hold one target per row, and every value must be
+// finite. Fit returns ctx.Err() soon after ctx is cancelled, and leaves no
+// goroutine behind. X and y are not modified and are not retained.
+func (c Config) Fit(ctx context.Context, X [][]float64, y []float64) (*Regressor, error) {
+	p, err := validateXY(X, y)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := c.resolve(len(X), p)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d, err := newDataset(ctx, X, y, ps.workers)
+	if err != nil {
+		return nil, err
+	}
+	trees, err := growAll(ctx, d, ps)
+	if err != nil {
+		return nil, err
+	}
+	r := assemble(p, trees, ps.workers)
+	r.imp = importances(p, trees)
+	r.oob = oobError(trees, y)
+	return r, nil
+}
+
+// assemble lays the trees out one after another in one node array.
+func assemble(p int, trees []tree, workers int) *Regressor {
+	total := 0
+	for i := range trees {
+		total += len(trees[i].nodes)
+	}
+	r := &Regressor{
+		p:       p,
+		nodes:   make([]node, 0, total),
+		roots:   make([]int32, len(trees)),
+		workers: workers,
+	}
+	for i := range trees {
+		base := int32(len(r.nodes))
+		r.roots[i] = base
+		for _, nd := range relayout(trees[i].nodes) {
+			nd.left += base
+			r.nodes = append(r.nodes, nd)
+		}
+	}
+	return r
+}
+
+// topLevels is how many levels of each tree relayout stores breadth-first.
+const topLevels = 10
+
+// relayout reorders a tree's nodes for prediction: the top levels
+// breadth-first, so that the part of every tree that each prediction
+// visits is dense in the cache, and below them each subtree depth-first, so
+// that the rest of a path stays within a few pages. Children stay side by
+// side and after their parent.
+func relayout(nodes []node) []node {
+	type item struct {
+		old, new int32
+		depth    int
+	}
+	out := make([]node, 1, len(nodes))
+	out[0] = nodes[0]
+	// place gives the children of the node at it.new their new places.
+	place := func(it item) (l, r item, leaf bool) {
+		nd := nodes[it.old]
+		if nd.left == it.old {
+			out[it.new].left = it.new
+			return l, r, true
+		}
+		at := int32(len(out))
+		out = append(out, nodes[nd.left], nodes[nd.left+1])
+		out[it.new].left = at
+		return item{nd.left, at, it.depth + 1}, item{nd.left + 1, at + 1, it.depth + 1}, false
+	}
+	queue := make([]item, 1, 2<<topLevels)
+	var deep []item
+	for q := 0; q < len(queue); q++ {
+		it := queue[q]
+		if it.depth >= topLevels {
+			deep = append(deep, it)
+			continue
+		}
+		if l, r, leaf := place(it); !leaf {
+			queue = append(queue, l, r)
+		}
+	}
+	var stack []item
+	for _, it := range deep {
+		stack = append(stack[:0], it)
+		for len(stack) > 0 {
+			it := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if l, r, leaf := place(it); !leaf {
+				stack = append(stack, r, l)
+			}
+		}
+	}
+	return out
+}
+
+// importances averages the trees' normalized impurity decreases and
+// normalizes the result to sum to 1, as scikit-learn does.
+func importances(p int, trees []tree) []float64 {
+	imp := make([]float64, p)
+	for i := range trees {
+		sum := 0.0
+		for _, v := range trees[i].imp {
+			sum += v
+		}
+		if sum <= 0 {
+			continue
+		}
+		for f, v := range trees[i].imp {
+			imp[f] += v / sum
+		}
+	}
+	sum := 0.0
+	for _, v := range imp {
+		sum += v
+	}
+	if sum > 0 {
+		for f := range imp {
+			imp[f] /= sum
+		}
+	}
+	return imp
+}
+
+// oobError combines the trees' out-of-bag predictions: each row is scored
+// by the trees that did not see it. Sums run over the trees in order and
+// then over the rows in order, so the result is reproducible.
+func oobError(trees []tree, y []float64) stream.HeldOut {
+	n := len(y)
+	pred := make([]float64, n)
+	cnt := make([]int32, n)
+	for t := range trees {
+		tr := &trees[t]
+		j := 0
+		for r := range n {
+			if tr.inbag[r/64]&(1<<(r%64)) == 0 {
+				pred[r] += tr.oob[j]
+				cnt[r]++
+				j++
+			}
+		}
+		tr.oob = nil
+	}
+	var k int
+	var sum float64
+	for r := range n {
+		if cnt[r] > 0 {
+			k++
+			sum += y[r]
+		}
+	}
+	if k == 0 {
+		return stream.HeldOut{}
+	}
+	mean := sum / float64(k)
+	var sse, sst float64
+	for r := range n {
+		if cnt[r] > 0 {
+			e := y[r] - pred[r]/float64(cnt[r])
+			sse += e * e
+			dv := y[r] - mean
+			sst += dv * dv
+		}
+	}
+	h := stream.HeldOut{N: k, MSE: sse / float64(k)}
+	if sst > 0 {
+		h.R2 = 1 - sse/sst
+	}
+	return h
+}
+
+// parallelRows calls fn on contiguous ranges covering [0, n) on up to
+// workers goroutines and waits for them.
+func parallelRows(n, workers int, fn func(lo, hi int)) {
+	workers = max(1, min(workers, n/64))
+	if workers == 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			fn(lo, hi)
+		}(lo, min(n, lo+chunk))
+	}
+	wg.Wait()
+}
+
+// Predict returns the forest's prediction for one row. x must have
+// NumFeatures values and no NaN. Predict does not allocate.
+func (r *Regressor) Predict(x []float64) (float64, error) {
+	if err := checkRow(x, r.p); err != nil {
+		return 0, err
+	}
+	return r.predict(x), nil
+}
+
+// chunkTrees is how many trees predict scores before adding up their
+// values, which it keeps on the stack.
+const chunkTrees = 256
+
+// predict walks groupSize trees at a time, interleaved, so that the
+// processor overlaps their cache misses; whenever one reaches its leaf the
+// next tree takes its place. The leaf values are then added in tree order,
+// which makes Predict and PredictBatch agree to the bit.
+func (r *Regressor) predict(x []float64) float64 {
+	nodes, roots := r.nodes, r.roots
+	var vals [chunkTrees]float64
+	var cur [groupSize]int32
+	var tid [groupSize]int32
+	sum := 0.0
+	for base := 0; base < len(roots); base += chunkTrees {
+		end := min(len(roots), base+chunkTrees)
+		next, active := base, 0
+		for ; active < groupSize && next < end; active++ {
+			cur[active], tid[active] = roots[next], int32(next-base)
+			next++
+		}
+		for active > 0 {
+			for k := 0; k < active; {
+				i := cur[k]
+				nd := &nodes[i]
+				if nd.left != i {
+					j := nd.left
+					if x[nd.feat] > nd.thr {
+						j++
+					}
+					cur[k] = j
+					k++
+					continue
+				}
+				vals[tid[k]] = nd.thr
+				if next < end {
+					cur[k], tid[k] = roots[next], int32(next-base)
+					next++
+					k++
+					continue
+				}
+				active--
+				cur[k], tid[k] = cur[active], tid[active]
+			}
+		}
+		for _, v := range vals[:end-base] {
+			sum += v
+		}
+	}
+	return sum / float64(len(roots))
+}
+
+// PredictBatch writes the prediction for X[i] to out[i]; out[i] equals
+// Predict(X[i]) exactly. Every row is checked before any is scored, and
+// large batches are shared among the workers the model was trained with.
+func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
+	if len(out) < len(X) {
+		return fmt.Errorf("%w: %d outputs for %d rows", ErrOutputLength, len(out), len(X))
+	}
+	for i, x := range X {
+		if err := checkRow(x, r.p); err != nil {
+			return fmt.Errorf("row %d: %w", i, err)
+		}
+	}
+	workers := r.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	parallelRows(len(X), workers, func(lo, hi int) {
+		// Trees outside, rows inside: a block of rows passes through one
+		// tree while its nodes are in cache. Each row still adds its leaf
+		// values in tree order, as Predict does.
+		for blo := lo; blo < hi; blo += rowBlock {
+			bhi := min(hi, blo+rowBlock)
+			acc := out[blo:bhi]
+			clear(acc)
+			for _, root := range r.roots {
+				r.addTree(root, X[blo:bhi], acc)
+			}
+			n := float64(len(r.roots))
+			for i := range acc {
+				acc[i] /= n
+			}
+		}
+	})
+	return nil
+}
+
+// addTree adds to acc[i] the value of the leaf X[i] reaches in the tree at
+// root, walking groupSize rows at a time as predict walks trees.
+func (r *Regressor) addTree(root int32, X [][]float64, acc []float64) {
+	nodes := r.nodes
+	var cur, row [groupSize]int32
+	next, active := 0, 0
+	for ; active < groupSize && next < len(X); active++ {
+		cur[active], row[active] = root, int32(next)
+		next++
+	}
+	for active > 0 {
+		for k := 0; k < active; {
+			i := cur[k]
+			nd := &nodes[i]
+			if nd.left != i {
+				j := nd.left
+				if X[row[k]][nd.feat] > nd.thr {
+					j++
+				}
+				cur[k] = j
+				k++
+				continue
+			}
+			acc[row[k]] += nd.thr
+			if next < len(X) {
+				cur[k], row[k] = root, int32(next)
+				next++
+				k++
+				continue
+			}
+			active--
+			cur[k], row[k] = cur[active], row[active]
+		}
+	}
+}
+
+// HeldOut returns the out-of-bag error measured while training: each
+// training row scored by the trees that did not see it. N is the number of
+// rows that were out of bag for at least one tree; it is 0 without bootstrap
+// or subsampling, and for a decoded model the value stored with it.
+func (r *Regressor) HeldOut() stream.HeldOut { return r.oob }
+
+// OOB returns the out-of-bag mean squared error and R², as HeldOut does.
+func (r *Regressor) OOB() (mse, r2 float64) { return r.oob.MSE, r.oob.R2 }
+
+// FeatureImportances returns the impurity-based importance of each
+// feature, in the order of the training columns, summing to 1 (all zero if
+// no tree split at all). The slice is a copy.
+func (r *Regressor) FeatureImportances() []float64 {
+	return append([]float64(nil), r.imp...)
+}
+
+// NumFeatures returns the number of features a row must have.
+func (r *Regressor) NumFeatures() int { return r.p }
+
+// NumTrees returns the number of trees in the forest.
+func (r *Regressor) NumTrees() int { return len(r.roots) }
+
+// NumNodes returns the total number of nodes of all trees.
+func (r *Regressor) NumNodes() int { return len(r.nodes) }

@@ -1,0 +1,479 @@
+package forest
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// How training works, and why.
+//
+// Each feature is sorted once per Fit, and every value is replaced by its
+// rank among the feature's distinct values. A tree then keeps, for every
+// feature, the list of its in-bag rows in sorted order, and every node owns
+// the same range [s, e) of each list. Finding the best split on a feature is
+// one linear scan of the node's range (no sorting at any node), which gives
+// the exact squared-error splits of scikit-learn. After a split the lists are
+// stably partitioned, which keeps both children sorted. Bootstrap samples are
+// integer counts per row used as weights, never copied rows. All buffers
+// belong to a worker and are reused from tree to tree.
+
+// entry is one row in a feature's sorted list: the row (in a tree's lists,
+// its number among the in-bag rows) and the rank of its value, so that a
+// scan never needs to look the value itself up.
+type entry struct {
+	row, rank int32
+}
+
+// rowStat holds a row's bootstrap weight and its weighted target.
+type rowStat struct {
+	w, wy float64
+}
+
+// dataset is the training data, sorted once per Fit and shared read-only by
+// the workers.
+type dataset struct {
+	n, p  int
+	X     [][]float64
+	y     []float64
+	order []entry     // p lists of n entries, each sorted by value then row
+	inv   []float64   // inv[k] = 1/k: bootstrap weights are whole numbers
+	ySq   float64     // mean of y², the scale of the pure-node tolerance
+	uniq  [][]float64 // the distinct values of each feature, ascending
+}
+
+func newDataset(ctx context.Context, X [][]float64, y []float64, workers int) (*dataset, error) {
+	n, p := len(X), len(X[0])
+	d := &dataset{n: n, p: p, X: X, y: y, order: make([]entry, n*p), uniq: make([][]float64, p), inv: make([]float64, n+1)}
+	for k := 1; k <= n; k++ {
+		d.inv[k] = 1 / float64(k)
+	}
+	for _, v := range y {
+		d.ySq += v * v
+	}
+	d.ySq /= float64(n)
+	type pair struct {
+		v   float64
+		row int32
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, p) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]pair, n)
+			for {
+				f := int(next.Add(1) - 1)
+				if f >= p || ctx.Err() != nil {
+					return
+				}
+				for r := range buf {
+					buf[r] = pair{X[r][f], int32(r)}
+				}
+				slices.SortFunc(buf, func(a, b pair) int {
+					if c := cmp.Compare(a.v, b.v); c != 0 {
+						return c
+					}
+					return cmp.Compare(a.row, b.row)
+				})
+				list := d.order[f*n : (f+1)*n]
+				uniq := make([]float64, 0, 16)
+				for i, pr := range buf {
+					if i == 0 || pr.v != buf[i-1].v {
+						uniq = append(uniq, pr.v)
+					}
+					list[i] = entry{row: pr.row, rank: int32(len(uniq) - 1)}
+				}
+				d.uniq[f] = slices.Clip(uniq)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// node is one node of a tree in a flat array. Children are stored side by
+// side, so a node needs one index: the right child is left+1. A leaf points
+// at itself, keeps its value in thr, and tests feature p, one past the last:
+// Predict appends a NaN there, and since NaN > thr is false every row stays
+// on its leaf. That lets Predict walk several trees in lock step without
+// testing for leaves, and the value is read from a node already in cache.
+type node struct {
+	thr  float64
+	feat int32
+	left int32
+}
+
+func (nd node) isLeaf(self int32) bool { return nd.left == self }
+
+// tree is one grown tree.
+type tree struct {
+	nodes []node
+	imp   []float64 // squared-error decrease per feature
+	inbag []uint64  // bitset of the rows the tree was grown on
+	oob   []float64 // the tree's prediction for each row not in inbag, in row order
+}
+
+// leaf returns the index of the leaf x falls into.
+func (t *tree) leaf(x []float64) int32 {
+	i := int32(0)
+	for {
+		nd := t.nodes[i]
+		if nd.left == i {
+			return i
+		}
+		i = nd.left
+		if x[nd.feat] > nd.thr {
+			i++
+		}
+	}
+}
+
+type frame struct {
+	id, s, e, depth int
+	W, S            float64 // sums of the weights and weighted targets
+}
+
+// worker owns the buffers for growing one tree at a time.
+type worker struct {
+	d     *dataset
+	ps    params
+	count []float64 // bootstrap count of each training row
+	in    []uint8   // 1 for in-bag rows
+	// In-bag rows are renumbered 0..m-1 in row order, so that the arrays
+	// the split scans look up at random are as small as the sample: cid
+	// maps a training row to its number (-1 out of bag), and rows holds the
+	// weight and weighted target by number.
+	cid   []int32
+	rows  []rowStat
+	seg   []entry // p sorted lists of the current tree's m in-bag rows
+	tmp   []entry
+	left  []uint64 // bitset: the rows of the node being split that go left
+	feats []int
+	perm  []int32
+	stack []frame
+	nodes []node
+	ranks [][3]int32 // per split: node, and the ranks of the values either side of it
+}
+
+func newWorker(d *dataset, ps params) *worker {
+	w := &worker{
+		d: d, ps: ps,
+		count: make([]float64, d.n),
+		in:    make([]uint8, d.n),
+		cid:   make([]int32, d.n),
+		rows:  make([]rowStat, d.n),
+		seg:   make([]entry, d.n*d.p),
+		tmp:   make([]entry, d.n),
+		left:  make([]uint64, (d.n+63)/64),
+		feats: make([]int, d.p),
+	}
+	return w
+}
+
+// treeRNG gives tree t its own random stream, a function of the master seed
+// and t only.
+func treeRNG(seed uint64, t int) *rand.Rand {
+	s1 := splitmix64(seed ^ splitmix64(uint64(t)))
+	return rand.New(rand.NewPCG(s1, splitmix64(s1)))
+}
+
+// sample draws the tree's rows, numbers the in-bag ones, and returns the
+// in-bag bitset and the number m of in-bag rows.
+func (w *worker) sample(rng *rand.Rand) ([]uint64, int) {
+	n := w.d.n
+	k := w.ps.sampleSize(n)
+	clear(w.count)
+	switch {
+	case w.ps.bootstrap:
+		for range k {
+			w.count[rng.IntN(n)]++
+		}
+	case k == n:
+		for r := range w.count {
+			w.count[r] = 1
+		}
+	default:
+		if w.perm == nil {
+			w.perm = make([]int32, n)
+		}
+		for i := range w.perm {
+			w.perm[i] = int32(i)
+		}
+		for i := range k {
+			j := i + rng.IntN(n-i)
+			w.perm[i], w.perm[j] = w.perm[j], w.perm[i]
+			w.count[w.perm[i]] = 1
+		}
+	}
+	inbag := make([]uint64, (n+63)/64)
+	m := 0
+	for r, c := range w.count {
+		w.in[r] = b2u(c > 0)
+		w.cid[r] = -1
+		if c > 0 {
+			w.cid[r] = int32(m)
+			w.rows[m] = rowStat{w: c, wy: c * w.d.y[r]}
+			m++
+			inbag[r/64] |= 1 << (r % 64)
+		}
+	}
+	return inbag, m
+}
+
+// grow grows tree t. It checks ctx every so many nodes so that a cancelled
+// Fit returns promptly even while a large tree is growing.
+func (w *worker) grow(ctx context.Context, t int) (tree, error) {
+	d, ps := w.d, w.ps
+	n, p := d.n, d.p
+	rng := treeRNG(ps.seed, t)
+	inbag, m := w.sample(rng)
+
+	// Branch-free filtering: an out-of-bag entry is written and then
+	// overwritten. The write after a feature's last in-bag entry lands at
+	// the start of the next feature's list, which is filled afterwards; when
+	// every row is in bag there is no such write.
+	for f := range p {
+		j := f * m
+		for _, en := range d.order[f*n : (f+1)*n] {
+			c := w.cid[en.row]
+			w.seg[j] = entry{row: c, rank: en.rank}
+			j += int(1 + c>>31) // 1 in bag, 0 out of bag
+		}
+	}
+
+	// The feature permutation carries over from node to node, so it must
+	// start afresh with every tree for the tree not to depend on which
+	// trees this worker grew before.
+	for i := range w.feats {
+		w.feats[i] = i
+	}
+	imp := make([]float64, p)
+	w.nodes = append(w.nodes[:0], node{})
+	w.ranks = w.ranks[:0]
+	root := frame{id: 0, s: 0, e: m}
+	for _, en := range w.seg[:m] {
+		root.W += w.rows[en.row].w
+		root.S += w.rows[en.row].wy
+	}
+	w.stack = append(w.stack[:0], root)
+	for count := 0; len(w.stack) > 0; count++ {
+		if count&1023 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return tree{}, err
+			}
+		}
+		fr := w.stack[len(w.stack)-1]
+		w.stack = w.stack[:len(w.stack)-1]
+
+		seg := w.seg
+		size := fr.e - fr.s
+		if size < 2*ps.minLeaf || size < 2 || (ps.maxDepth > 0 && fr.depth >= ps.maxDepth) {
+			w.setLeaf(fr, seg)
+			continue
+		}
+		// A node's sums come from its parent's split scan, which saves a
+		// pass over every inner node; leaves recompute theirs exactly.
+		W, S := fr.W, fr.S
+		bf, bpos, gain, wl, sl := w.bestSplit(rng, seg, m, fr.s, fr.e, W, S)
+		// In a node whose targets are all equal every split gains nothing
+		// but rounding noise, which the tolerance absorbs. The noise scales
+		// with the node's own mean and, because S came from subtracting in
+		// the parent, with the data's overall scale: a node of zeros inside
+		// a node of large values is pure too.
+		if bf < 0 || gain <= 1e-13*(S*S/W+W*d.ySq) {
+			w.setLeaf(fr, seg)
+			continue
+		}
+		sg := seg[bf*m+fr.s : bf*m+fr.e]
+		l := int32(len(w.nodes))
+		w.nodes = append(w.nodes, node{}, node{})
+		// The threshold is looked up after the tree is grown: the lookup
+		// misses the cache, and a pass of independent lookups overlaps
+		// them where one per node would stall.
+		w.nodes[fr.id] = node{feat: int32(bf), left: l}
+		w.ranks = append(w.ranks, [3]int32{int32(fr.id), sg[bpos].rank, sg[bpos+1].rank})
+		imp[bf] += gain
+		nl := bpos + 1
+		w.partition(m, fr.s, fr.e, bf, nl)
+		w.stack = append(w.stack,
+			frame{id: int(l) + 1, s: fr.s + nl, e: fr.e, depth: fr.depth + 1, W: W - wl, S: S - sl},
+			frame{id: int(l), s: fr.s, e: fr.s + nl, depth: fr.depth + 1, W: wl, S: sl})
+	}
+	for _, rk := range w.ranks {
+		nd := &w.nodes[rk[0]]
+		u := d.uniq[nd.feat]
+		lo, hi := u[rk[1]], u[rk[2]]
+		// The midpoint, as scikit-learn does, unless rounding pushes it onto
+		// the upper value.
+		nd.thr = lo/2 + hi/2
+		if nd.thr >= hi || math.IsInf(nd.thr, 0) {
+			nd.thr = lo
+		}
+	}
+	tr := tree{
+		nodes: slices.Clone(w.nodes),
+		imp:   imp,
+		inbag: inbag,
+	}
+	// Out-of-bag rows are scored now, while the tree is still in cache;
+	// the sums over trees are made later, in tree order.
+	tr.oob = make([]float64, 0, n-m)
+	for r, b := range w.in {
+		if b == 0 {
+			tr.oob = append(tr.oob, tr.nodes[tr.leaf(d.X[r])].thr)
+		}
+	}
+	return tr, nil
+}
+
+func (w *worker) setLeaf(fr frame, seg []entry) {
+	var W, S float64
+	for _, en := range seg[fr.s:fr.e] {
+		rs := &w.rows[en.row]
+		W += rs.w
+		S += rs.wy
+	}
+	w.nodes[fr.id] = node{thr: S / W, feat: int32(w.d.p), left: int32(fr.id)}
+}
+
+// bestSplit draws features without replacement until it has scanned mtry
+// of them that are not constant in the node (as scikit-learn does: constant
+// features do not count), and returns the feature, the position in its
+// sorted range of the last row that goes left, and the decrease in the
+// weighted sum of squared errors. bf is -1 when no split is possible.
+func (w *worker) bestSplit(rng *rand.Rand, seg []entry, m, s, e int, W, S float64) (bf, bpos int, gain, bwl, bsl float64) {
+	p, minLeaf, inv := w.d.p, w.ps.minLeaf, w.d.inv
+	bf = -1
+	best := math.Inf(-1)
+	found := 0
+	for visited := 0; visited < p && found < w.ps.mtry; visited++ {
+		j := visited + rng.IntN(p-visited)
+		w.feats[visited], w.feats[j] = w.feats[j], w.feats[visited]
+		f := w.feats[visited]
+		sg := seg[f*m+s : f*m+e]
+		if sg[0].rank == sg[len(sg)-1].rank {
+			continue
+		}
+		found++
+		var wl, sl float64
+		last := len(sg) - minLeaf // the left side may end at index last-1 at most
+		for i := 0; i < last; i++ {
+			en := sg[i]
+			rs := &w.rows[en.row]
+			wl += rs.w
+			sl += rs.wy
+			if i+1 < minLeaf || sg[i+1].rank == en.rank {
+				continue
+			}
+			// Multiplying by a tabulated reciprocal instead of dividing
+			// makes the scan markedly faster; weights are whole numbers
+			// not above n, so the table covers every case.
+			sr := S - sl
+			proxy := sl*sl*inv[int(wl)] + sr*sr*inv[int(W-wl)]
+			if proxy > best {
+				best, bf, bpos, bwl, bsl = proxy, f, i, wl, sl
+			}
+		}
+	}
+	if bf < 0 {
+		return -1, 0, 0, 0, 0
+	}
+	return bf, bpos, best - S*S/W, bwl, bsl
+}
+
+// partition splits every feature's range [s, e) into the nl rows that go
+// left and the rest, keeping both parts in sorted order.
+func (w *worker) partition(m, s, e, bf, nl int) {
+	// A bitset rather than a byte per row: it stays in the L1 cache, and
+	// the partition below looks a row up for every entry of every feature.
+	left := w.left
+	for i, en := range w.seg[bf*m+s : bf*m+e] {
+		bit := uint64(1) << (en.row & 63)
+		if i < nl {
+			left[en.row>>6] |= bit
+		} else {
+			left[en.row>>6] &^= bit
+		}
+	}
+	tmp := w.tmp[:e-s]
+	for f := range w.d.p {
+		if f == bf {
+			continue
+		}
+		sg := w.seg[f*m+s : f*m+e]
+		// Branch-free: which side a row goes to is a coin toss near the
+		// root, and mispredicted branches would cost more than the stores.
+		a, b := 0, 0
+		for _, en := range sg {
+			l := int(left[en.row>>6] >> (en.row & 63) & 1)
+			sg[a] = en
+			tmp[b] = en
+			a += l
+			b += 1 - l
+		}
+		copy(sg[a:], tmp[:b])
+	}
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// afterTree, if set, is called by a worker after it grows each tree; tests
+// use it to cancel a Fit part way through without timing.
+var afterTree func(t int)
+
+// growAll grows ps.trees trees on ps.workers goroutines. Tree t depends only
+// on the data, the settings and t, so the result does not depend on the
+// number of workers or on scheduling.
+func growAll(ctx context.Context, d *dataset, ps params) ([]tree, error) {
+	trees := make([]tree, ps.trees)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for range min(ps.workers, ps.trees) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := newWorker(d, ps)
+			for {
+				t := int(next.Add(1) - 1)
+				if t >= ps.trees || ctx.Err() != nil {
+					return
+				}
+				tr, err := w.grow(ctx, t)
+				if err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				trees[t] = tr
+				if afterTree != nil {
+					afterTree(t)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return trees, nil
+}
