@@ -457,21 +457,8 @@ func (cl *Classifier) UnmarshalBinary(data []byte) error {
 
 // WriteTo writes the encoded classifier to w; it makes Classifier an
 // io.WriterTo.
-func (cl *Classifier) WriteTo(w io.Writer) (int64, error) {
-	b, err := cl.MarshalBinary()
-	if err != nil {
-		return 0, err
-	}
-	n, err := w.Write(b)
-	return int64(n), err
-}
+func (cl *Classifier) WriteTo(w io.Writer) (int64, error) { return writeModel(w, cl) }
 
 // ReadFrom reads one encoded classifier from r, consuming exactly its
 // bytes, and replaces cl's contents; it makes Classifier an io.ReaderFrom.
-func (cl *Classifier) ReadFrom(r io.Reader) (int64, error) {
-	b, n, err := readModel(r, magicClassifier)
-	if err != nil {
-		return n, err
-	}
-	return n, cl.UnmarshalBinary(b)
-}
+func (cl *Classifier) ReadFrom(r io.Reader) (int64, error) { return readInto(r, magicClassifier, cl) }

@@ -2,6 +2,7 @@ package forest
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -266,8 +267,15 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 }
 
 // WriteTo writes the encoded forest to w; it makes Regressor an io.WriterTo.
-func (r *Regressor) WriteTo(w io.Writer) (int64, error) {
-	b, err := r.MarshalBinary()
+func (r *Regressor) WriteTo(w io.Writer) (int64, error) { return writeModel(w, r) }
+
+// ReadFrom reads one encoded forest from rd, consuming exactly its bytes,
+// and replaces r's contents; it makes Regressor an io.ReaderFrom.
+func (r *Regressor) ReadFrom(rd io.Reader) (int64, error) { return readInto(rd, magicRegressor, r) }
+
+// writeModel writes m's encoding to w, for the WriteTo methods.
+func writeModel(w io.Writer, m encoding.BinaryMarshaler) (int64, error) {
+	b, err := m.MarshalBinary()
 	if err != nil {
 		return 0, err
 	}
@@ -275,14 +283,14 @@ func (r *Regressor) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
-// ReadFrom reads one encoded forest from rd, consuming exactly its bytes,
-// and replaces r's contents; it makes Regressor an io.ReaderFrom.
-func (r *Regressor) ReadFrom(rd io.Reader) (int64, error) {
-	b, n, err := readModel(rd, magicRegressor)
+// readInto reads one model with the given magic from r and decodes it into
+// m, for the ReadFrom methods.
+func readInto(r io.Reader, magic [8]byte, m encoding.BinaryUnmarshaler) (int64, error) {
+	b, n, err := readModel(r, magic)
 	if err != nil {
 		return n, err
 	}
-	return n, r.UnmarshalBinary(b)
+	return n, m.UnmarshalBinary(b)
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
