@@ -51,6 +51,7 @@ type InputError struct {
 	Detail string
 }
 
+// Error gives the sentinel, then the record and feature at fault.
 func (e *InputError) Error() string {
 	s := e.Err.Error() + ": record " + strconv.Itoa(e.Record)
 	if e.Feature >= 0 {

@@ -31,6 +31,7 @@ type StageError struct {
 	Err   error
 }
 
+// Error names the stage, then gives its error.
 func (e *StageError) Error() string { return "stream: " + e.Stage + ": " + e.Err.Error() }
 
 // Unwrap returns the stage's own error.
@@ -56,6 +57,7 @@ type RecordError struct {
 	Detail string
 }
 
+// Error names the record by offset and key, with the reason.
 func (e *RecordError) Error() string {
 	key := ""
 	if e.Key != "" {
