@@ -76,6 +76,10 @@ func (s Spec) validate() error {
 	return nil
 }
 
+// pacedSpan is the most time's worth of records a paced Faker returns in
+// one batch.
+const pacedSpan = 100 * time.Millisecond
+
 // Faker is the default source: a seeded, optionally paced and limited stream
 // of synthetic records made with gofakeit. Its zero value streams People
 // endlessly, unpaced, from seed 0.
@@ -96,9 +100,9 @@ type Faker struct {
 	// fast as possible. Pacing is a token bucket (golang.org/x/time/rate)
 	// waited on once per batch rather than per record, so that high rates
 	// hold exactly on average: a late wake-up leaves tokens for the next
-	// batch. The bucket holds one batch, so a slow consumer never gets more
-	// than one batch early, and at rates below one batch a second the
-	// records come a whole batch at a time.
+	// batch. A paced batch holds at most a tenth of a second's records (at
+	// least one), so that records trickle in at low rates; the bucket holds
+	// one batch, so a slow consumer never gets more than one batch early.
 	Rate float64
 	// Limit ends the stream with io.EOF after this many records; 0 means
 	// endless.
@@ -170,6 +174,12 @@ func (s *Faker) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc
 		return stream.Batch{}, nil, fmt.Errorf("%w: faker: read of %d records", ErrInvalidConfig, max)
 	}
 	n := max
+	if paced := s.Rate > 0 && !math.IsInf(s.Rate, 1); paced {
+		// A paced batch holds at most what the rate makes in pacedSpan, so
+		// that at a low rate records trickle in rather than arriving a
+		// whole batch at a time, minutes apart.
+		n = min(n, int(math.Max(1, math.Min(s.Rate*pacedSpan.Seconds(), float64(n)))))
+	}
 	if s.Limit > 0 {
 		left := s.Limit - s.n
 		if left <= 0 {

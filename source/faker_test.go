@@ -151,12 +151,16 @@ func TestFakerPacing(t *testing.T) {
 		name      string
 		rate      float64
 		batch     int
+		wantSize  int
 		wantSleep time.Duration
 	}{
-		{"1k/s in batches of 100", 1000, 100, 100 * time.Millisecond},
-		{"1M/s in batches of 1000", 1e6, 1000, time.Millisecond},
-		{"10/s in batches of 100", 10, 100, 10 * time.Second},
-		{"3/s in batches of 1", 3, 1, time.Second / 3},
+		{"1k/s in batches of 100", 1000, 100, 100, 100 * time.Millisecond},
+		{"1M/s in batches of 1000", 1e6, 1000, 1000, time.Millisecond},
+		// A batch holds at most a tenth of a second's records, so a slow
+		// rate trickles instead of arriving 100 records every 10 s.
+		{"10/s asked for batches of 100", 10, 100, 1, 100 * time.Millisecond},
+		{"50/s asked for batches of 100", 50, 100, 5, 100 * time.Millisecond},
+		{"3/s in batches of 1", 3, 1, 1, time.Second / 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +171,7 @@ func TestFakerPacing(t *testing.T) {
 			for i := 0; i < batches; i++ {
 				b, _, err := s.Read(context.Background(), tt.batch)
 				require.NoError(t, err)
-				require.Equal(t, tt.batch, b.Len())
+				require.Equal(t, tt.wantSize, b.Len())
 				assert.Equal(t, clk.Now(), b.Records[0].Time, "records are stamped after the wait")
 			}
 			// The first batch is the bucket's initial burst; every later one
