@@ -275,25 +275,8 @@ func (st *minMaxState) freeze() *FrozenMinMax {
 	return f
 }
 
-func (st *minMaxState) start(ctx context.Context, b *stream.Batch) (int, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, false, err
-	}
-	if b == nil || len(b.Records) == 0 {
-		return 0, false, nil
-	}
-	d := len(st.n)
-	if d == 0 {
-		return 0, false, ErrNotFitted
-	}
-	if err := checkWidths(b.Records, d); err != nil {
-		return 0, false, err
-	}
-	return d, true, nil
-}
-
 func (st *minMaxState) transform(ctx context.Context, b *stream.Batch) error {
-	d, ok, err := st.start(ctx, b)
+	d, ok, err := startBatch(ctx, b, len(st.n))
 	if !ok {
 		return err
 	}
@@ -310,7 +293,7 @@ func (st *minMaxState) transform(ctx context.Context, b *stream.Batch) error {
 }
 
 func (st *minMaxState) inverse(ctx context.Context, b *stream.Batch) error {
-	d, ok, err := st.start(ctx, b)
+	d, ok, err := startBatch(ctx, b, len(st.n))
 	if !ok {
 		return err
 	}

@@ -470,27 +470,8 @@ func (st *standardState) vars() []float64 {
 	return v
 }
 
-// start holds the checks Transform and Inverse share; it reports the number
-// of features and whether there is anything to do.
-func (st *standardState) start(ctx context.Context, b *stream.Batch) (int, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, false, err
-	}
-	if b == nil || len(b.Records) == 0 {
-		return 0, false, nil
-	}
-	d := len(st.n)
-	if d == 0 {
-		return 0, false, ErrNotFitted
-	}
-	if err := checkWidths(b.Records, d); err != nil {
-		return 0, false, err
-	}
-	return d, true, nil
-}
-
 func (st *standardState) transform(ctx context.Context, b *stream.Batch) error {
-	d, ok, err := st.start(ctx, b)
+	d, ok, err := startBatch(ctx, b, len(st.n))
 	if !ok {
 		return err
 	}
@@ -520,7 +501,7 @@ func (st *standardState) transform(ctx context.Context, b *stream.Batch) error {
 }
 
 func (st *standardState) inverse(ctx context.Context, b *stream.Batch) error {
-	d, ok, err := st.start(ctx, b)
+	d, ok, err := startBatch(ctx, b, len(st.n))
 	if !ok {
 		return err
 	}
@@ -539,4 +520,24 @@ func (st *standardState) inverse(ctx context.Context, b *stream.Batch) error {
 		}
 	}
 	return nil
+}
+
+// startBatch holds the checks that Transform and Inverse of both scalers
+// share, for a scaler that has learned d features (0 before the first
+// Fit); it reports the number of features and whether there is anything to
+// do.
+func startBatch(ctx context.Context, b *stream.Batch, d int) (int, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	if b == nil || len(b.Records) == 0 {
+		return 0, false, nil
+	}
+	if d == 0 {
+		return 0, false, ErrNotFitted
+	}
+	if err := checkWidths(b.Records, d); err != nil {
+		return 0, false, err
+	}
+	return d, true, nil
 }
