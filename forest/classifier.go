@@ -3,6 +3,7 @@ package forest
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -393,60 +394,33 @@ func (cl *Classifier) UnmarshalBinary(data []byte) error {
 	case p > len(d.b)/8:
 		return fmt.Errorf("%w: %d importances in %d bytes", ErrFormat, p, len(d.b))
 	}
-	out := Classifier{p: p, k: k, imp: make([]float64, p), roots: make([]int32, nt), nodes: make([]node, 0, len(d.b)/16)}
-	for f := range out.imp {
-		v := d.f64()
-		if d.err == nil && (!finite(v) || v < 0) {
-			d.fail("importance %v", v)
-		}
-		out.imp[f] = v
+	out := Classifier{p: p, k: k, imp: d.importances(p)}
+	if d.err != nil {
+		return d.err
 	}
-	for t := range nt {
-		nn := int(d.u32())
-		if d.err == nil && (nn < 1 || nn > len(d.b)/16 || len(out.nodes)+nn > math.MaxInt32) {
-			d.fail("tree %d: %d nodes in %d bytes", t, nn, len(d.b))
+	out.roots, out.nodes, err = d.trees(p, nt, func(_ int, v float64, at int32) (node, error) {
+		if math.Float64bits(v) != 0 { // canonical: +0 only
+			return node{}, errBadLeaf
 		}
+		raw := d.take(8 * k)
 		if d.err != nil {
-			return d.err
+			return node{}, d.err
 		}
-		base := int32(len(out.nodes))
-		out.roots[t] = base
-		// Every node takes at least 16 bytes, so the capacity reserved
-		// below always suffices and decoding allocates the nodes once.
-		out.nodes = out.nodes[:len(out.nodes)+nn]
-		for i := range nn {
-			feat, left, v := int32(d.u32()), int32(d.u32()), d.f64()
-			if d.err != nil {
-				return d.err
-			}
-			at := base + int32(i)
-			if feat == -1 {
-				if left != 0 || math.Float64bits(v) != 0 { // canonical: +0 only
-					return fmt.Errorf("%w: tree %d node %d: bad leaf", ErrFormat, t, i)
-				}
-				raw := d.take(8 * k)
-				if d.err != nil {
-					return d.err
-				}
-				leaf := len(out.probs) / k
-				if leaf > math.MaxInt32 {
-					return fmt.Errorf("%w: too many leaves", ErrFormat)
-				}
-				for j := range k {
-					pr := math.Float64frombits(binary.LittleEndian.Uint64(raw[8*j:]))
-					if !(pr >= 0 && pr <= 1) {
-						return fmt.Errorf("%w: tree %d node %d: probability %v", ErrFormat, t, i, pr)
-					}
-					out.probs = append(out.probs, pr)
-				}
-				out.nodes[at] = node{feat: int32(leaf), left: at}
-				continue
-			}
-			if feat < 0 || int(feat) >= p || left <= int32(i) || int(left) >= nn-1 || math.IsNaN(v) {
-				return fmt.Errorf("%w: tree %d node %d: bad split", ErrFormat, t, i)
-			}
-			out.nodes[at] = node{thr: v, feat: feat, left: base + left}
+		leaf := len(out.probs) / k
+		if leaf > math.MaxInt32 {
+			return node{}, errors.New("too many leaves")
 		}
+		for j := range k {
+			pr := math.Float64frombits(binary.LittleEndian.Uint64(raw[8*j:]))
+			if !(pr >= 0 && pr <= 1) {
+				return node{}, fmt.Errorf("probability %v", pr)
+			}
+			out.probs = append(out.probs, pr)
+		}
+		return node{feat: int32(leaf), left: at}, nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(d.b) != 0 {
 		return fmt.Errorf("%w: %d bytes after the last tree", ErrFormat, len(d.b))

@@ -210,54 +210,20 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 	case oob.n > math.MaxInt32 || !finite(oob.mse) || !finite(oob.r2):
 		return fmt.Errorf("%w: bad out-of-bag error", ErrFormat)
 	}
-	imp := make([]float64, 0, min(p, len(d.b)/8))
-	for range p {
-		v := d.f64()
-		if d.err == nil && (!finite(v) || v < 0) {
-			d.fail("importance %v", v)
-		}
-		imp = append(imp, v)
-	}
+	imp := d.importances(p)
 	if d.err != nil {
 		return d.err
 	}
-	var out Regressor
-	out.p = p
-	out.imp = imp
+	out := Regressor{p: p, imp: imp}
 	out.oob.N, out.oob.MSE, out.oob.R2 = int(oob.n), oob.mse, oob.r2
-	out.roots = make([]int32, nt)
-	out.nodes = make([]node, 0, len(d.b)/16)
-	for t := range nt {
-		nn := int(d.u32())
-		if d.err == nil && (nn < 1 || nn > len(d.b)/16 || len(out.nodes)+nn > math.MaxInt32) {
-			d.fail("tree %d: %d nodes in %d bytes", t, nn, len(d.b))
+	out.roots, out.nodes, err = d.trees(p, nt, func(_ int, v float64, at int32) (node, error) {
+		if !finite(v) {
+			return node{}, errBadLeaf
 		}
-		if d.err != nil {
-			return d.err
-		}
-		base := int32(len(out.nodes))
-		out.roots[t] = base
-		// Every node takes at least 16 bytes, so the capacity reserved
-		// below always suffices and decoding allocates the nodes once.
-		out.nodes = out.nodes[:len(out.nodes)+nn]
-		for i := range nn {
-			feat, left, v := int32(d.u32()), int32(d.u32()), d.f64()
-			if d.err != nil {
-				return d.err
-			}
-			at := base + int32(i)
-			if feat == -1 {
-				if left != 0 || !finite(v) {
-					return fmt.Errorf("%w: tree %d node %d: bad leaf", ErrFormat, t, i)
-				}
-				out.nodes[at] = node{thr: v, feat: int32(p), left: at}
-				continue
-			}
-			if feat < 0 || int(feat) >= p || left <= int32(i) || int(left) >= nn-1 || math.IsNaN(v) {
-				return fmt.Errorf("%w: tree %d node %d: bad split", ErrFormat, t, i)
-			}
-			out.nodes[at] = node{thr: v, feat: feat, left: base + left}
-		}
+		return node{thr: v, feat: int32(p), left: at}, nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(d.b) != 0 {
 		return fmt.Errorf("%w: %d bytes after the last tree", ErrFormat, len(d.b))
@@ -294,3 +260,70 @@ func readInto(r io.Reader, magic [8]byte, m encoding.BinaryUnmarshaler) (int64, 
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// errBadLeaf is what a leaf decoder returns for a leaf it refuses; trees
+// adds where the leaf is.
+var errBadLeaf = errors.New("bad leaf")
+
+// importances reads p feature importances, each finite and not negative.
+func (d *decoder) importances(p int) []float64 {
+	imp := make([]float64, 0, min(p, len(d.b)/8))
+	for range p {
+		v := d.f64()
+		if d.err == nil && (!finite(v) || v < 0) {
+			d.fail("importance %v", v)
+		}
+		imp = append(imp, v)
+	}
+	return imp
+}
+
+// trees reads nt trees of a model of p features, the layout both models
+// share: per tree its node count, then per node feature, left child and
+// value, where feature -1 marks a leaf, which leaf decodes (given the tree,
+// its value and its index in the node array). It checks every split points
+// forward within its tree, so the decoded trees cannot loop.
+func (d *decoder) trees(p, nt int, leaf func(t int, v float64, at int32) (node, error)) (roots []int32, nodes []node, err error) {
+	roots = make([]int32, nt)
+	nodes = make([]node, 0, len(d.b)/16)
+	for t := range nt {
+		nn := int(d.u32())
+		if d.err == nil && (nn < 1 || nn > len(d.b)/16 || len(nodes)+nn > math.MaxInt32) {
+			d.fail("tree %d: %d nodes in %d bytes", t, nn, len(d.b))
+		}
+		if d.err != nil {
+			return nil, nil, d.err
+		}
+		base := int32(len(nodes))
+		roots[t] = base
+		// Every node takes at least 16 bytes, so the capacity reserved
+		// above always suffices and decoding allocates the nodes once.
+		nodes = nodes[:len(nodes)+nn]
+		for i := range nn {
+			feat, left, v := int32(d.u32()), int32(d.u32()), d.f64()
+			if d.err != nil {
+				return nil, nil, d.err
+			}
+			at := base + int32(i)
+			if feat == -1 {
+				if left != 0 {
+					return nil, nil, fmt.Errorf("%w: tree %d node %d: bad leaf", ErrFormat, t, i)
+				}
+				nd, err := leaf(t, v, at)
+				if errors.Is(err, errBadLeaf) {
+					return nil, nil, fmt.Errorf("%w: tree %d node %d: bad leaf", ErrFormat, t, i)
+				}
+				if err != nil {
+					return nil, nil, fmt.Errorf("%w: tree %d node %d: %w", ErrFormat, t, i, err)
+				}
+				nodes[at] = nd
+				continue
+			}
+			if feat < 0 || int(feat) >= p || left <= int32(i) || int(left) >= nn-1 || math.IsNaN(v) {
+				return nil, nil, fmt.Errorf("%w: tree %d node %d: bad split", ErrFormat, t, i)
+			}
+			nodes[at] = node{thr: v, feat: feat, left: base + left}
+		}
+	}
+	return roots, nodes, nil
+}
