@@ -185,6 +185,8 @@ func (cl *Classifier) addTree(root *randomforest.Branch, imp []float64) {
 	}
 }
 
+// normalize scales v to sum to 1; it leaves v alone when the sum is not
+// positive (a tree that never split).
 func normalize(v []float64) {
 	sum := 0.0
 	for _, x := range v {

@@ -153,26 +153,12 @@ func relayout(nodes []node) []node {
 func importances(p int, trees []tree) []float64 {
 	imp := make([]float64, p)
 	for i := range trees {
-		sum := 0.0
-		for _, v := range trees[i].imp {
-			sum += v
-		}
-		if sum <= 0 {
-			continue
-		}
+		normalize(trees[i].imp) // the trees are dropped after assembly
 		for f, v := range trees[i].imp {
-			imp[f] += v / sum
+			imp[f] += v
 		}
 	}
-	sum := 0.0
-	for _, v := range imp {
-		sum += v
-	}
-	if sum > 0 {
-		for f := range imp {
-			imp[f] /= sum
-		}
-	}
+	normalize(imp)
 	return imp
 }
 
