@@ -72,8 +72,7 @@ type learner struct {
 	sinceRequest int // labeled records since the last retrain was started
 	requested    bool
 	training     bool
-	due          bool // a retrain fell due while one was running
-	dues         int  // how many fell due while it was running
+	dues         int  // retrains that fell due while one was running
 	lastRequest  time.Time
 }
 
@@ -118,7 +117,7 @@ loop:
 			r.maybeRetrain(l, jobs, false)
 		case <-done:
 			l.training = false
-			if l.due {
+			if l.dues > 0 {
 				r.maybeRetrain(l, jobs, true)
 			}
 		case <-tick:
@@ -131,8 +130,9 @@ loop:
 		l.training = false
 	}
 	if eof && !r.p.NoFinalTrain && r.p.Trainer != nil && r.readCtx.Err() == nil && l.sinceRequest > 0 {
-		r.startRetrain(l, jobs)
-		<-done
+		if r.startRetrain(l, jobs) {
+			<-done
+		}
 	}
 	close(jobs)
 	<-trainerDone
@@ -172,34 +172,37 @@ func (r *run) maybeRetrain(l *learner, jobs chan<- trainJob, force bool) {
 		// Every retrain that falls due now is folded into the one that runs
 		// when the current training ends.
 		dues := l.sinceRequest / r.cfg.retrainEvery
-		if force && dues == 0 && !l.due {
-			dues = 1
+		if force {
+			dues = max(dues, 1)
 		}
 		if dues > l.dues {
 			r.p.stats.coalesced.Add(uint64(dues - l.dues))
 			l.dues = dues
 		}
-		l.due = l.dues > 0
 		return
 	}
 	r.startRetrain(l, jobs)
 }
 
-func (r *run) startRetrain(l *learner, jobs chan<- trainJob) {
+// startRetrain freezes the transformers and hands a copy of the window to
+// the trainer. It reports whether it did: a Fitter whose Freeze panics fails
+// the run instead.
+func (r *run) startRetrain(l *learner, jobs chan<- trainJob) bool {
 	frozen := make([]Transformer, len(r.p.Transformers))
 	for i, t := range r.p.Transformers {
 		frozen[i] = t
 		if f, ok := t.(Fitter); ok {
 			if err := guard(fmt.Sprintf("transform[%d]", i), func() error { frozen[i] = f.Freeze(); return nil }); err != nil {
 				r.fail(err)
-				return
+				return false
 			}
 		}
 	}
-	l.requested, l.training, l.due, l.dues = true, true, false, 0
+	l.requested, l.training, l.dues = true, true, 0
 	l.sinceRequest = 0
 	l.lastRequest = time.Now()
 	jobs <- trainJob{rows: l.win.snapshot(), frozen: frozen}
+	return true
 }
 
 // train is the trainer goroutine: it runs one job at a time, swaps each new

@@ -523,3 +523,25 @@ func TestAnInitialModelScoresUntilTheFirstRetrain(t *testing.T) {
 	require.ErrorIs(t, err, stream.ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "InitialModel takes 1 features, the source gives 3")
 }
+
+// panickyFreeze is a Fitter whose Freeze panics.
+type panickyFreeze struct{ meanScaler }
+
+func (*panickyFreeze) Freeze() stream.Transformer { panic("freeze bug") }
+
+func TestAPanickingFreezeFailsTheRunAtAnyRetrain(t *testing.T) {
+	for name, minTrain := range map[string]int{"while running": 10, "at io.EOF": 500} {
+		t.Run(name, func(t *testing.T) {
+			src := streamtest.NewSlice(testSchema, records(100, 15, 0))
+			p := &stream.Pipeline{Source: src, Transformers: []stream.Transformer{&panickyFreeze{}},
+				Trainer: &linearTrainer{}, BatchSize: 10, MinTrain: minTrain, Logger: quiet}
+			err := p.Run(context.Background())
+			require.ErrorIs(t, err, stream.ErrPanic)
+			var se *stream.StageError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, "transform[0]", se.Stage)
+			assert.Nil(t, p.Model())
+			require.NoError(t, src.CheckAcks())
+		})
+	}
+}
