@@ -72,7 +72,7 @@ type learner struct {
 	sinceRequest int // labeled records since the last retrain was started
 	requested    bool
 	training     bool
-	dues         int  // retrains that fell due while one was running
+	dues         int // retrains that fell due while one was running
 	lastRequest  time.Time
 }
 
