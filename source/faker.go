@@ -90,8 +90,8 @@ const pacedSpan = 100 * time.Millisecond
 // like time.Now().UnixNano().
 //
 // Set the fields before the first Read and leave them alone afterwards.
-// There is no batch size here: Read generates max records, and the Pipeline
-// passes its BatchSize as max. Each record's Time is when its batch was
+// There is no batch size here: Read generates max records (fewer when paced,
+// see Rate), and the Pipeline passes its BatchSize as max. Each record's Time is when its batch was
 // generated. Faker has nothing to acknowledge, so its AckFunc is nil.
 type Faker struct {
 	// Seed seeds the generator.
