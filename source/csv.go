@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/forestream/forestream/stream"
@@ -35,18 +34,14 @@ type CSVOptions struct {
 // Records are stamped with the time their batch was read. CSV does not close
 // the reader it was given.
 type CSV struct {
-	r       *csv.Reader
-	onError Policy
-	schema  stream.Schema
-	header  []string
-	feats   []int // column of each feature
-	target  int   // -1 when there is none
-	key     int   // -1 when there is none
-	attrs   []int
-	skipped atomic.Int64
-	eof     bool
-	err     error
-	now     func() time.Time
+	lineReader
+	r      *csv.Reader
+	schema stream.Schema
+	header []string
+	feats  []int // column of each feature
+	target int   // -1 when there is none
+	key    int   // -1 when there is none
+	attrs  []int
 }
 
 // NewCSV reads the header from r and returns a CSV source over the rest. It
@@ -77,7 +72,7 @@ func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\uFEFF") // spreadsheets write a byte-order mark
 	}
-	c := &CSV{r: cr, onError: opts.OnError, header: header, target: -1, key: -1, now: time.Now}
+	c := &CSV{lineReader: lineReader{format: "csv", onError: opts.OnError, now: time.Now}, r: cr, header: header, target: -1, key: -1}
 	seen := make(map[string]int, len(header))
 	var names []string
 	for i, h := range header {
@@ -123,70 +118,33 @@ func (c *CSV) Skipped() int64 { return c.skipped.Load() }
 // inside the underlying reader cannot be interrupted: close that reader to
 // unblock it.
 func (c *CSV) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
-	if c.err != nil {
-		return stream.Batch{}, nil, c.err
+	return c.read(ctx, max, len(c.feats), c.next)
+}
+
+// next reads and parses one line, in the terms lineReader.read asks for.
+func (c *CSV) next(dst []float64) (stream.Record, error) {
+	fields, err := c.r.Read()
+	var pe *csv.ParseError
+	switch {
+	case err == nil:
+		return c.parse(fields, dst)
+	case errors.Is(err, io.EOF):
+		return stream.Record{}, io.EOF
+	case errors.As(err, &pe):
+		return stream.Record{}, &LineError{Line: pe.Line, Err: pe.Err}
+	default:
+		return stream.Record{}, fmt.Errorf("source: csv: %w", err)
 	}
-	if c.eof {
-		return stream.Batch{}, nil, io.EOF
-	}
-	if max <= 0 {
-		return stream.Batch{}, nil, fmt.Errorf("%w: csv: read of %d records", ErrInvalidConfig, max)
-	}
-	now := c.now()
-	nf := len(c.feats)
-	back := make([]float64, 0, max*nf) // one allocation for the batch's features
-	recs := make([]stream.Record, 0, max)
-	for len(recs) < max {
-		if err := ctx.Err(); err != nil {
-			return stream.Batch{Records: recs}, nil, err
-		}
-		fields, err := c.r.Read()
-		if errors.Is(err, io.EOF) {
-			c.eof = true
-			break
-		}
-		var rec stream.Record
-		if err == nil {
-			var feats []float64
-			feats, rec, err = c.parse(fields, back[len(back):len(back):cap(back)])
-			if err == nil {
-				back = back[:len(back)+len(feats)]
-			}
-		}
-		if err != nil {
-			var le *LineError
-			if !errors.As(err, &le) {
-				var pe *csv.ParseError
-				if !errors.As(err, &pe) {
-					c.err = fmt.Errorf("source: csv: %w", err)
-					return stream.Batch{Records: recs}, nil, c.err
-				}
-				le = &LineError{Line: pe.Line, Err: pe.Err}
-			}
-			if c.onError == Skip {
-				c.skipped.Add(1)
-				continue
-			}
-			c.err = le
-			return stream.Batch{Records: recs}, nil, le
-		}
-		rec.Time = now
-		recs = append(recs, rec)
-	}
-	if len(recs) == 0 && c.eof {
-		return stream.Batch{}, nil, io.EOF
-	}
-	return stream.Batch{Records: recs}, nil, nil
 }
 
 // parse turns one line's fields into a record, appending the features to
 // dst, which has room for them.
-func (c *CSV) parse(fields []string, dst []float64) ([]float64, stream.Record, error) {
+func (c *CSV) parse(fields []string, dst []float64) (stream.Record, error) {
 	line, _ := c.r.FieldPos(0)
 	for _, col := range c.feats {
 		v, err := parseFeature(fields[col])
 		if err != nil {
-			return nil, stream.Record{}, &LineError{Line: line, Field: c.header[col], Err: err}
+			return stream.Record{}, &LineError{Line: line, Field: c.header[col], Err: err}
 		}
 		dst = append(dst, v)
 	}
@@ -195,7 +153,7 @@ func (c *CSV) parse(fields []string, dst []float64) ([]float64, stream.Record, e
 	if c.target >= 0 {
 		v, err := parseTarget(fields[c.target])
 		if err != nil {
-			return nil, stream.Record{}, &LineError{Line: line, Field: c.header[c.target], Err: err}
+			return stream.Record{}, &LineError{Line: line, Field: c.header[c.target], Err: err}
 		}
 		rec.Target = v
 	}
@@ -208,5 +166,5 @@ func (c *CSV) parse(fields []string, dst []float64) ([]float64, stream.Record, e
 			rec.Attrs[c.header[col]] = fields[col]
 		}
 	}
-	return dst, rec, nil
+	return rec, nil
 }

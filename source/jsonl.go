@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/forestream/forestream/stream"
@@ -48,19 +47,15 @@ type JSONLOptions struct {
 // Records are stamped with the time their batch was read. JSONL does not
 // close the reader it was given.
 type JSONL struct {
+	lineReader
 	r       *bufio.Reader
 	max     int
-	onError Policy
 	schema  stream.Schema
 	cols    Columns
 	line    int    // number of the last line read
 	pending []byte // a line read ahead by NewJSONL, not yet parsed
 	buf     []byte
 	obj     map[string]json.RawMessage
-	skipped atomic.Int64
-	eof     bool
-	err     error
-	now     func() time.Time
 }
 
 // NewJSONL returns a JSON Lines source over r. When opts.Features is nil it
@@ -79,11 +74,10 @@ func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 		return nil, fmt.Errorf("%w: jsonl: MaxLineBytes %d", ErrInvalidConfig, opts.MaxLineBytes)
 	}
 	j := &JSONL{
-		r:       bufio.NewReader(r),
-		max:     opts.MaxLineBytes,
-		onError: opts.OnError,
-		cols:    opts.Columns,
-		now:     time.Now,
+		lineReader: lineReader{format: "jsonl", onError: opts.OnError, now: time.Now},
+		r:          bufio.NewReader(r),
+		max:        opts.MaxLineBytes,
+		cols:       opts.Columns,
 	}
 	if j.max == 0 {
 		j.max = DefaultMaxLineBytes
@@ -175,57 +169,21 @@ func (j *JSONL) nextLine() ([]byte, error) {
 // inside the underlying reader cannot be interrupted: close that reader to
 // unblock it.
 func (j *JSONL) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
-	if j.err != nil {
-		return stream.Batch{}, nil, j.err
-	}
-	if j.eof {
-		return stream.Batch{}, nil, io.EOF
-	}
-	if max <= 0 {
-		return stream.Batch{}, nil, fmt.Errorf("%w: jsonl: read of %d records", ErrInvalidConfig, max)
-	}
-	now := j.now()
-	nf := len(j.schema.Features)
-	back := make([]float64, 0, max*nf)
-	recs := make([]stream.Record, 0, max)
-	for len(recs) < max {
-		if err := ctx.Err(); err != nil {
-			return stream.Batch{Records: recs}, nil, err
-		}
-		var line []byte
+	return j.read(ctx, max, len(j.schema.Features), j.next)
+}
+
+// next reads and parses one line, in the terms lineReader.read asks for.
+func (j *JSONL) next(dst []float64) (stream.Record, error) {
+	line := j.pending
+	if line != nil {
+		j.pending = nil
+	} else {
 		var err error
-		if j.pending != nil {
-			line, j.pending = j.pending, nil
-		} else {
-			line, err = j.nextLine()
+		if line, err = j.nextLine(); err != nil {
+			return stream.Record{}, err
 		}
-		if errors.Is(err, io.EOF) {
-			j.eof = true
-			break
-		}
-		var rec stream.Record
-		if err == nil {
-			rec, err = j.parse(line, back[len(back):len(back):cap(back)])
-			if err == nil {
-				back = back[:len(back)+nf]
-			}
-		}
-		if err != nil {
-			var le *LineError
-			if errors.As(err, &le) && j.onError == Skip {
-				j.skipped.Add(1)
-				continue
-			}
-			j.err = err
-			return stream.Batch{Records: recs}, nil, err
-		}
-		rec.Time = now
-		recs = append(recs, rec)
 	}
-	if len(recs) == 0 && j.eof {
-		return stream.Batch{}, nil, io.EOF
-	}
-	return stream.Batch{Records: recs}, nil, nil
+	return j.parse(line, dst)
 }
 
 func (j *JSONL) parse(line []byte, dst []float64) (stream.Record, error) {

@@ -1,0 +1,69 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/forestream/forestream/stream"
+)
+
+// lineReader is what the CSV and JSON Lines sources share: reading batches
+// of records one line at a time, under the policy for malformed lines.
+type lineReader struct {
+	format  string // "csv" or "jsonl", for errors
+	onError Policy
+	skipped atomic.Int64
+	eof     bool
+	err     error // a failure, returned by every later Read
+	now     func() time.Time
+}
+
+// read parses up to max records of nf features each. next reads one line:
+// it appends the line's features to dst, which has room for them, and
+// returns its record; or io.EOF at the end; or a *LineError for a malformed
+// line, which the policy skips or returns; or any other error, which stops
+// the source. Records parsed before an error are returned with it.
+func (l *lineReader) read(ctx context.Context, max, nf int, next func(dst []float64) (stream.Record, error)) (stream.Batch, stream.AckFunc, error) {
+	if l.err != nil {
+		return stream.Batch{}, nil, l.err
+	}
+	if l.eof {
+		return stream.Batch{}, nil, io.EOF
+	}
+	if max <= 0 {
+		return stream.Batch{}, nil, fmt.Errorf("%w: %s: read of %d records", ErrInvalidConfig, l.format, max)
+	}
+	now := l.now()
+	back := make([]float64, 0, max*nf) // one allocation for the batch's features
+	recs := make([]stream.Record, 0, max)
+	for len(recs) < max {
+		if err := ctx.Err(); err != nil {
+			return stream.Batch{Records: recs}, nil, err
+		}
+		rec, err := next(back[len(back):len(back):cap(back)])
+		if errors.Is(err, io.EOF) {
+			l.eof = true
+			break
+		}
+		if err != nil {
+			var le *LineError
+			if errors.As(err, &le) && l.onError == Skip {
+				l.skipped.Add(1)
+				continue
+			}
+			l.err = err
+			return stream.Batch{Records: recs}, nil, err
+		}
+		back = back[:len(back)+nf]
+		rec.Time = now
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 && l.eof {
+		return stream.Batch{}, nil, io.EOF
+	}
+	return stream.Batch{Records: recs}, nil, nil
+}
