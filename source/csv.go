@@ -124,17 +124,16 @@ func (c *CSV) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc, 
 // next reads and parses one line, in the terms lineReader.read asks for.
 func (c *CSV) next(dst []float64) (stream.Record, error) {
 	fields, err := c.r.Read()
-	var pe *csv.ParseError
 	switch {
 	case err == nil:
 		return c.parse(fields, dst)
 	case errors.Is(err, io.EOF):
 		return stream.Record{}, io.EOF
-	case errors.As(err, &pe):
-		return stream.Record{}, &LineError{Line: pe.Line, Err: pe.Err}
-	default:
-		return stream.Record{}, fmt.Errorf("source: csv: %w", err)
 	}
+	if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
+		return stream.Record{}, &LineError{Line: pe.Line, Err: pe.Err}
+	}
+	return stream.Record{}, fmt.Errorf("source: csv: %w", err)
 }
 
 // parse turns one line's fields into a record, appending the features to
