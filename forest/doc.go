@@ -27,10 +27,16 @@
 // split is a linear scan and no node ever sorts. Bootstrap samples are
 // integer weights, not copied rows, and every worker reuses its buffers.
 //
-// Prediction does not allocate. Trees are flat arrays of 16-byte nodes,
-// the top levels of each stored breadth-first; Predict walks many trees at
-// once, interleaved, so that their cache misses overlap, and PredictBatch
-// passes blocks of rows through one tree at a time on all workers.
+// Prediction does not allocate, and it is bound by memory: a row visits
+// some 1,900 nodes of a 100-tree forest grown on 50,000 rows. So trees are
+// laid out in 128-byte blocks, two cache lines fetched together, each
+// holding three levels of a tree with the leaf values inline; a row waits
+// for memory once per three levels instead of once per level. Predict walks
+// many trees at once, in rounds that first start the fetch of every tree's
+// next block and then descend through blocks already in cache, and
+// PredictBatch passes blocks of rows through one tree at a time on all
+// workers. (Models with more than 256 features keep plain 16-byte nodes,
+// walked the same way.)
 //
 // The out-of-bag error (Regressor.HeldOut) is measured while training at
 // almost no cost, and impurity-based feature importances summing to 1 come

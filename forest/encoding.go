@@ -153,31 +153,28 @@ func (r *Regressor) MarshalBinary() ([]byte, error) {
 	if r.p == 0 {
 		return nil, ErrNotTrained
 	}
-	e := beginEncoding(magicRegressor, 40+8*r.p+4*len(r.roots)+16*len(r.nodes))
+	e := beginEncoding(magicRegressor, 40+8*r.p+4*r.NumTrees()+16*r.numNodes)
 	e.u32(uint32(r.p))
-	e.u32(uint32(len(r.roots)))
+	e.u32(uint32(r.NumTrees()))
 	e.u64(uint64(r.oob.N))
 	e.f64(r.oob.MSE)
 	e.f64(r.oob.R2)
 	for _, v := range r.imp {
 		e.f64(v)
 	}
-	for t, root := range r.roots {
-		end := int32(len(r.nodes))
-		if t+1 < len(r.roots) {
-			end = r.roots[t+1]
-		}
-		e.u32(uint32(end - root))
-		for i := root; i < end; i++ {
-			nd := r.nodes[i]
-			if nd.isLeaf(i) {
+	var sc treeScratch
+	for t := range r.NumTrees() {
+		nodes := r.tree(t, &sc)
+		e.u32(uint32(len(nodes)))
+		for i, nd := range nodes {
+			if nd.isLeaf(int32(i)) {
 				e.u32(math.MaxUint32) // int32(-1)
 				e.u32(0)
 				e.f64(nd.thr)
 				continue
 			}
 			e.u32(uint32(nd.feat))
-			e.u32(uint32(nd.left - root))
+			e.u32(uint32(nd.left))
 			e.f64(nd.thr)
 		}
 	}
@@ -216,7 +213,7 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 	}
 	out := Regressor{p: p, imp: imp}
 	out.oob.N, out.oob.MSE, out.oob.R2 = int(oob.n), oob.mse, oob.r2
-	out.roots, out.nodes, err = d.trees(p, nt, func(_ int, v float64, at int32) (node, error) {
+	roots, nodes, err := d.trees(p, nt, func(_ int, v float64, at int32) (node, error) {
 		if !finite(v) {
 			return node{}, errBadLeaf
 		}
@@ -228,6 +225,31 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 	if len(d.b) != 0 {
 		return fmt.Errorf("%w: %d bytes after the last tree", ErrFormat, len(d.b))
 	}
+	out.numNodes = len(nodes)
+	if p > blockFeatures {
+		out.roots, out.nodes = roots, nodes
+		*r = out
+		return nil
+	}
+	var bb blockBuilder
+	size := func(t int) int {
+		if t+1 < nt {
+			return int(roots[t+1] - roots[t])
+		}
+		return len(nodes) - int(roots[t])
+	}
+	total := 0
+	for t, root := range roots {
+		total += bb.countBlocks(nodes, root, size(t))
+	}
+	bb.blocks = make([]block, 0, total)
+	out.exits = make([]uint64, nt)
+	for t, root := range roots {
+		if out.exits[t], err = bb.add(nodes, root, size(t)); err != nil {
+			return fmt.Errorf("%w: tree %d: %w", ErrFormat, t, err)
+		}
+	}
+	out.blocks, out.numNodes = bb.blocks, bb.placed
 	*r = out
 	return nil
 }

@@ -34,8 +34,9 @@ func TestRegressorRoundTrip(t *testing.T) {
 	assert.Equal(t, r.HeldOut(), back.HeldOut())
 	assert.Equal(t, r.FeatureImportances(), back.FeatureImportances())
 	assert.Equal(t, r.NumNodes(), back.NumNodes())
-	assert.Equal(t, r.nodes, back.nodes)
-	assert.Equal(t, r.roots, back.roots)
+	for ti := range r.NumTrees() {
+		assert.Equal(t, r.tree(ti, nil), back.tree(ti, nil), "tree %d", ti)
+	}
 	Xt, _ := friedman1(500, 1, 21)
 	for i, x := range Xt {
 		want, err := r.Predict(x)
@@ -108,9 +109,51 @@ func TestRegressorDecodeRejectsBadInput(t *testing.T) {
 	assert.ErrorIs(t, err, ErrFormat)
 	assert.Contains(t, err.Error(), "bad split")
 
+	// Splits that share a child: every pointer is forward, but the trees
+	// would be a graph, not a tree.
+	shared := encodeRegressor(1, [][]rawNode{{
+		{feat: 0, left: 1, v: 0.5},
+		{feat: 0, left: 3, v: 0.25},
+		{feat: 0, left: 3, v: 0.75},
+		{feat: -1, v: 1},
+		{feat: -1, v: 2},
+	}})
+	err = r.UnmarshalBinary(shared)
+	assert.ErrorIs(t, err, ErrFormat)
+	assert.ErrorContains(t, err, "node 3 is reached twice")
+
 	var zero Regressor
 	assert.ErrorIs(t, zero.UnmarshalBinary(good[:10]), ErrFormat)
 	assert.Zero(t, zero.NumTrees(), "a failed decode leaves the model untouched")
+}
+
+// rawNode is one node as the format stores it.
+type rawNode struct {
+	feat, left int32
+	v          float64
+}
+
+// encodeRegressor writes a regressor of p features with the given trees,
+// valid or not, in the binary format.
+func encodeRegressor(p int, trees [][]rawNode) []byte {
+	e := beginEncoding(magicRegressor, 0)
+	e.u32(uint32(p))
+	e.u32(uint32(len(trees)))
+	e.u64(0)
+	e.f64(0)
+	e.f64(0)
+	for range p {
+		e.f64(1 / float64(p))
+	}
+	for _, nodes := range trees {
+		e.u32(uint32(len(nodes)))
+		for _, nd := range nodes {
+			e.u32(uint32(nd.feat))
+			e.u32(uint32(nd.left))
+			e.f64(nd.v)
+		}
+	}
+	return e.finish()
 }
 
 // withCRC returns b with its checksum recomputed, so a test or the fuzzer
@@ -147,15 +190,25 @@ func FuzzUnmarshalRegressor(f *testing.F) {
 				continue
 			}
 			x := make([]float64, r.NumFeatures())
-			if _, err := r.Predict(x); err != nil {
+			want, err := r.Predict(x)
+			if err != nil {
 				t.Fatalf("decoded model cannot predict: %v", err)
 			}
+			// Encoding writes the nodes in one canonical order, which
+			// the input need not follow; after one round it is stable.
 			out, err := r.MarshalBinary()
 			if err != nil {
 				t.Fatalf("decoded model cannot be encoded: %v", err)
 			}
-			if !bytes.Equal(out, in) {
-				t.Fatalf("re-encoding differs")
+			var back Regressor
+			if err := back.UnmarshalBinary(out); err != nil {
+				t.Fatalf("re-encoded model does not decode: %v", err)
+			}
+			if got, _ := back.Predict(x); math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("re-encoded model predicts %v, decoded one %v", got, want)
+			}
+			if again, _ := back.MarshalBinary(); !bytes.Equal(again, out) {
+				t.Fatalf("canonical encoding is not stable")
 			}
 			var r2 Regressor
 			if _, err := r2.ReadFrom(bytes.NewReader(in)); err != nil && err != io.EOF {

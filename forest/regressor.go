@@ -3,7 +3,9 @@ package forest
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/forestream/forestream/stream"
@@ -12,7 +14,7 @@ import (
 // groupSize is how many trees Predict walks at once. Walking several
 // independent trees together lets the processor overlap their cache misses,
 // which a one-tree-at-a-time walk serializes.
-const groupSize = 32
+const groupSize = 64
 
 // rowBlock is how many rows pass through one tree before the next tree, in
 // batch scoring. It is large because the more rows share a tree while its
@@ -27,12 +29,18 @@ const rowBlock = 1 << 16
 //
 // The zero value is an empty model whose methods return ErrNotTrained.
 type Regressor struct {
-	p       int
-	nodes   []node  // the nodes of all trees, one after another
-	roots   []int32 // index of each tree's root in nodes
-	imp     []float64
-	oob     stream.HeldOut
-	workers int
+	p int
+	// With at most blockFeatures features the trees are laid out in blocks
+	// and exits holds each tree's root exit; otherwise nodes holds the
+	// nodes of all trees, one after another, and roots each tree's root.
+	blocks   []block
+	exits    []uint64
+	nodes    []node
+	roots    []int32
+	numNodes int
+	imp      []float64
+	oob      stream.HeldOut
+	workers  int
 }
 
 var (
@@ -66,24 +74,42 @@ func (c Config) Fit(ctx context.Context, X [][]float64, y []float64) (*Regressor
 	if err != nil {
 		return nil, err
 	}
-	r := assemble(p, trees, ps.workers)
+	r, err := assemble(p, trees, ps.workers)
+	if err != nil {
+		return nil, err
+	}
 	r.imp = importances(p, trees)
 	r.oob = oobError(trees, y)
 	return r, nil
 }
 
-// assemble lays the trees out one after another in one node array.
-func assemble(p int, trees []tree, workers int) *Regressor {
-	total := 0
+// assemble lays the trees out for prediction: in blocks if the model has at
+// most blockFeatures features, else one node array after another.
+func assemble(p int, trees []tree, workers int) (*Regressor, error) {
+	r := &Regressor{p: p, workers: workers}
+	if p <= blockFeatures {
+		var bb blockBuilder
+		total := 0
+		for i := range trees {
+			total += bb.countBlocks(trees[i].nodes, 0, len(trees[i].nodes))
+		}
+		bb.blocks = make([]block, 0, total)
+		r.exits = make([]uint64, len(trees))
+		for i := range trees {
+			root, err := bb.add(trees[i].nodes, 0, len(trees[i].nodes))
+			if err != nil {
+				return nil, fmt.Errorf("tree %d: %w", i, err)
+			}
+			r.exits[i] = root
+		}
+		r.blocks, r.numNodes = bb.blocks, bb.placed
+		return r, nil
+	}
 	for i := range trees {
-		total += len(trees[i].nodes)
+		r.numNodes += len(trees[i].nodes)
 	}
-	r := &Regressor{
-		p:       p,
-		nodes:   make([]node, 0, total),
-		roots:   make([]int32, len(trees)),
-		workers: workers,
-	}
+	r.nodes = make([]node, 0, r.numNodes)
+	r.roots = make([]int32, len(trees))
 	for i := range trees {
 		base := int32(len(r.nodes))
 		r.roots[i] = base
@@ -92,7 +118,7 @@ func assemble(p int, trees []tree, workers int) *Regressor {
 			r.nodes = append(r.nodes, nd)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // topLevels is how many levels of each tree relayout stores breadth-first.
@@ -235,18 +261,83 @@ func (r *Regressor) Predict(x []float64) (float64, error) {
 	if err := checkRow(x, r.p); err != nil {
 		return 0, err
 	}
-	return r.predict(x), nil
+	if r.exits != nil {
+		return r.predictBlocks(x), nil
+	}
+	return r.predictNodes(x), nil
 }
 
 // chunkTrees is how many trees predict scores before adding up their
 // values, which it keeps on the stack.
 const chunkTrees = 256
 
-// predict walks groupSize trees at a time, interleaved, so that the
+// predictBlocks walks groupSize trees at a time in rounds. Each round first
+// touches the current block of every tree, both of its lines, in a tight
+// loop that keeps all those misses in flight together; then it moves every
+// tree down three levels within blocks now in cache. Whenever a tree
+// reaches its leaf the next tree takes its place. The leaf values are added
+// in tree order, which makes Predict and PredictBatch agree to the bit.
+func (r *Regressor) predictBlocks(x []float64) float64 {
+	blocks, exits := r.blocks, r.exits
+	var vals [chunkTrees]float64
+	var cur [groupSize]uint32
+	var tid [groupSize]int32
+	var touch uint64
+	sum := 0.0
+	for base := 0; base < len(exits); base += chunkTrees {
+		end := min(len(exits), base+chunkTrees)
+		next, active := base, 0
+		// start gives slot k the next tree that is not a lone leaf.
+		start := func(k int) bool {
+			for ; next < end; next++ {
+				e := exits[next]
+				if isChild(e) {
+					cur[k], tid[k] = uint32(e), int32(next-base)
+					next++
+					return true
+				}
+				vals[next-base] = math.Float64frombits(e)
+			}
+			return false
+		}
+		for active < groupSize && start(active) {
+			active++
+		}
+		for active > 0 {
+			for _, b := range cur[:active] {
+				touch ^= blocks[b].exit[0] ^ math.Float64bits(blocks[b].thr[0])
+			}
+			for k := 0; k < active; {
+				e := blocks[cur[k]].exitOf(x)
+				if isChild(e) {
+					cur[k] = uint32(e)
+					k++
+					continue
+				}
+				vals[tid[k]] = math.Float64frombits(e)
+				if start(k) {
+					k++
+					continue
+				}
+				active--
+				cur[k], tid[k] = cur[active], tid[active]
+			}
+		}
+		for _, v := range vals[:end-base] {
+			sum += v
+		}
+	}
+	// The touching loads only start fetches early; KeepAlive stops the
+	// compiler from dropping them.
+	runtime.KeepAlive(touch)
+	return sum / float64(len(exits))
+}
+
+// predictNodes walks groupSize trees at a time, interleaved, so that the
 // processor overlaps their cache misses; whenever one reaches its leaf the
-// next tree takes its place. The leaf values are then added in tree order,
-// which makes Predict and PredictBatch agree to the bit.
-func (r *Regressor) predict(x []float64) float64 {
+// next tree takes its place. It adds the leaf values in tree order, as
+// predictBlocks does.
+func (r *Regressor) predictNodes(x []float64) float64 {
 	nodes, roots := r.nodes, r.roots
 	var vals [chunkTrees]float64
 	var cur [groupSize]int32
@@ -306,6 +397,7 @@ func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	nt := r.NumTrees()
 	parallelRows(len(X), workers, func(lo, hi int) {
 		// Trees outside, rows inside: a block of rows passes through one
 		// tree while its nodes are in cache. Each row still adds its leaf
@@ -314,10 +406,14 @@ func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
 			bhi := min(hi, blo+rowBlock)
 			acc := out[blo:bhi]
 			clear(acc)
-			for _, root := range r.roots {
-				r.addTree(root, X[blo:bhi], acc)
+			for t := range nt {
+				if r.exits != nil {
+					r.addBlockTree(r.exits[t], X[blo:bhi], acc)
+				} else {
+					r.addNodeTree(r.roots[t], X[blo:bhi], acc)
+				}
 			}
-			n := float64(len(r.roots))
+			n := float64(nt)
 			for i := range acc {
 				acc[i] /= n
 			}
@@ -326,9 +422,53 @@ func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
 	return nil
 }
 
-// addTree adds to acc[i] the value of the leaf X[i] reaches in the tree at
-// root, walking groupSize rows at a time as predict walks trees.
-func (r *Regressor) addTree(root int32, X [][]float64, acc []float64) {
+// addBlockTree adds to acc[i] the value of the leaf X[i] reaches in the
+// tree whose root exit is root, walking groupSize rows at a time in rounds
+// as predictBlocks walks trees.
+func (r *Regressor) addBlockTree(root uint64, X [][]float64, acc []float64) {
+	if !isChild(root) {
+		v := math.Float64frombits(root)
+		for i := range acc {
+			acc[i] += v
+		}
+		return
+	}
+	blocks := r.blocks
+	var cur, row [groupSize]uint32
+	var touch uint64
+	next, active := 0, 0
+	for ; active < groupSize && next < len(X); active++ {
+		cur[active], row[active] = uint32(root), uint32(next)
+		next++
+	}
+	for active > 0 {
+		for _, b := range cur[:active] {
+			touch ^= blocks[b].exit[0] ^ math.Float64bits(blocks[b].thr[0])
+		}
+		for k := 0; k < active; {
+			e := blocks[cur[k]].exitOf(X[row[k]])
+			if isChild(e) {
+				cur[k] = uint32(e)
+				k++
+				continue
+			}
+			acc[row[k]] += math.Float64frombits(e)
+			if next < len(X) {
+				cur[k], row[k] = uint32(root), uint32(next)
+				next++
+				k++
+				continue
+			}
+			active--
+			cur[k], row[k] = cur[active], row[active]
+		}
+	}
+	runtime.KeepAlive(touch)
+}
+
+// addNodeTree adds to acc[i] the value of the leaf X[i] reaches in the tree
+// at root, walking groupSize rows at a time as predictNodes walks trees.
+func (r *Regressor) addNodeTree(root int32, X [][]float64, acc []float64) {
 	nodes := r.nodes
 	var cur, row [groupSize]int32
 	next, active := 0, 0
@@ -382,7 +522,29 @@ func (r *Regressor) FeatureImportances() []float64 {
 func (r *Regressor) NumFeatures() int { return r.p }
 
 // NumTrees returns the number of trees in the forest.
-func (r *Regressor) NumTrees() int { return len(r.roots) }
+func (r *Regressor) NumTrees() int { return len(r.exits) + len(r.roots) }
 
 // NumNodes returns the total number of nodes of all trees.
-func (r *Regressor) NumNodes() int { return len(r.nodes) }
+func (r *Regressor) NumNodes() int { return r.numNodes }
+
+// tree returns the nodes of tree t, root first, with child indices
+// relative to the root, in the layout training produces. sc may be nil; if
+// not, the result is valid until the next call with sc.
+func (r *Regressor) tree(t int, sc *treeScratch) []node {
+	if r.exits != nil {
+		if sc == nil {
+			sc = new(treeScratch)
+		}
+		return blockTree(r.blocks, r.exits[t], r.p, sc)
+	}
+	end := int32(len(r.nodes))
+	if t+1 < len(r.roots) {
+		end = r.roots[t+1]
+	}
+	root := r.roots[t]
+	nodes := slices.Clone(r.nodes[root:end])
+	for i := range nodes {
+		nodes[i].left -= root
+	}
+	return nodes
+}

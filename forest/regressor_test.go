@@ -110,17 +110,9 @@ func TestPredictBatchEqualsPredict(t *testing.T) {
 	// The lock-step walk must agree with walking each tree on its own.
 	for i, x := range Xt[:50] {
 		sum := 0.0
-		for ti := range r.roots {
-			j := r.roots[ti]
-			for r.nodes[j].left != j {
-				nd := r.nodes[j]
-				if x[nd.feat] <= nd.thr {
-					j = nd.left
-				} else {
-					j = nd.left + 1
-				}
-			}
-			sum += r.nodes[j].thr
+		for ti := range r.NumTrees() {
+			nodes := r.tree(ti, nil)
+			sum += nodes[leafOf(nodes, x)].thr
 		}
 		assert.Equal(t, sum/float64(r.NumTrees()), out[i], "row %d", i)
 	}
@@ -180,30 +172,38 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 3, ps.sampleSize(10))
 }
 
+// leafOf returns the index of the leaf x reaches in a tree's nodes, taking
+// the left branch when x[feature] <= threshold.
+func leafOf(nodes []node, x []float64) int32 {
+	j := int32(0)
+	for nodes[j].left != j {
+		nd := nodes[j]
+		if x[nd.feat] <= nd.thr {
+			j = nd.left
+		} else {
+			j = nd.left + 1
+		}
+	}
+	return j
+}
+
 // leafRows counts the training rows that reach each leaf of tree 0.
 func leafRows(r *Regressor, X [][]float64) map[int32]int {
+	nodes := r.tree(0, nil)
 	counts := map[int32]int{}
 	for _, x := range X {
-		j := r.roots[0]
-		for r.nodes[j].left != j {
-			nd := r.nodes[j]
-			j = nd.left
-			if x[nd.feat] > nd.thr {
-				j++
-			}
-		}
-		counts[j]++
+		counts[leafOf(nodes, x)]++
 	}
 	return counts
 }
 
-// treeDepth returns the number of edges on the longest path from root.
-func treeDepth(r *Regressor, i int32) int {
-	nd := r.nodes[i]
+// treeDepth returns the number of edges on the longest path from node i.
+func treeDepth(nodes []node, i int32) int {
+	nd := nodes[i]
 	if nd.left == i {
 		return 0
 	}
-	return 1 + max(treeDepth(r, nd.left), treeDepth(r, nd.left+1))
+	return 1 + max(treeDepth(nodes, nd.left), treeDepth(nodes, nd.left+1))
 }
 
 func TestMinLeafAndMaxDepth(t *testing.T) {
@@ -216,8 +216,8 @@ func TestMinLeafAndMaxDepth(t *testing.T) {
 
 	r, err = Config{Trees: 4, MaxDepth: 3, Seed: 2}.Fit(context.Background(), X, y)
 	require.NoError(t, err)
-	for ti, root := range r.roots {
-		assert.LessOrEqual(t, treeDepth(r, root), 3, "tree %d", ti)
+	for ti := range r.NumTrees() {
+		assert.LessOrEqual(t, treeDepth(r.tree(ti, nil), 0), 3, "tree %d", ti)
 	}
 	assert.LessOrEqual(t, len(leafRows(r, X)), 8)
 	assert.LessOrEqual(t, r.NumNodes(), 4*15)
@@ -257,9 +257,10 @@ func TestPureNodesAreLeaves(t *testing.T) {
 	}
 	r, err := Config{Trees: 1, NoBootstrap: true, FeatureFraction: 1}.Fit(context.Background(), X, y)
 	require.NoError(t, err)
+	nodes := r.tree(0, nil)
 	var walk func(i int32, rows []int)
 	walk = func(i int32, rows []int) {
-		nd := r.nodes[i]
+		nd := nodes[i]
 		if nd.left == i {
 			return
 		}
@@ -283,7 +284,7 @@ func TestPureNodesAreLeaves(t *testing.T) {
 	for i := range all {
 		all[i] = i
 	}
-	walk(r.roots[0], all)
+	walk(0, all)
 }
 
 func TestTinyData(t *testing.T) {

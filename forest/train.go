@@ -102,10 +102,7 @@ func newDataset(ctx context.Context, X [][]float64, y []float64, workers int) (*
 
 // node is one node of a tree in a flat array. Children are stored side by
 // side, so a node needs one index: the right child is left+1. A leaf points
-// at itself, keeps its value in thr, and tests feature p, one past the last:
-// Predict appends a NaN there, and since NaN > thr is false every row stays
-// on its leaf. That lets Predict walk several trees in lock step without
-// testing for leaves, and the value is read from a node already in cache.
+// at itself, keeps its value in thr, and has feature p, one past the last.
 type node struct {
 	thr  float64
 	feat int32
