@@ -11,7 +11,7 @@
 //	p := &stream.Pipeline{
 //		Source:       people,
 //		Transformers: []stream.Transformer{scaler.NewStandard()},
-//		Trainer:      forest.Config{Seed: 1},
+//		Trainer:      forest.Config{Trees: 100, Seed: 1},
 //		Sink:         &sink.Log{Schema: people.Schema()},
 //	}
 //	go p.Run(ctx) // until ctx is cancelled

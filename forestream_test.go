@@ -52,7 +52,7 @@ func TestTheDefaultPipelineLearns(t *testing.T) {
 	p := &stream.Pipeline{
 		Source:       src,
 		Transformers: []stream.Transformer{scaler.NewStandard()},
-		Trainer:      forest.Config{Seed: 7},
+		Trainer:      forest.Config{Trees: forest.DefaultTrees, Seed: 7},
 		Logger:       slog.New(slog.DiscardHandler),
 		OnModel: func(m *stream.Model) {
 			if m.TrainedOn >= stream.DefaultWindow {

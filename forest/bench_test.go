@@ -15,7 +15,7 @@ import (
 
 func benchTrain(b *testing.B, n int, frac float64) {
 	X, y := friedman1(n, 1, 1)
-	cfg := Config{Seed: 1, FeatureFraction: frac}
+	cfg := Config{Trees: DefaultTrees, Seed: 1, FeatureFraction: frac}
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := cfg.Fit(context.Background(), X, y); err != nil {
@@ -33,7 +33,7 @@ func BenchmarkTrain50kAll(b *testing.B)   { benchTrain(b, 50000, 1) }
 // all the prediction and encoding benchmarks.
 var benchModel = sync.OnceValues(func() (*Regressor, [][]float64) {
 	X, y := friedman1(50000, 1, 1)
-	r, err := Config{Seed: 1}.Fit(context.Background(), X, y)
+	r, err := Config{Trees: DefaultTrees, Seed: 1}.Fit(context.Background(), X, y)
 	if err != nil {
 		panic(err)
 	}
@@ -109,7 +109,7 @@ func BenchmarkUnmarshal(b *testing.B) {
 func BenchmarkClassifierTrain(b *testing.B) {
 	X, labels := blobs(10000, 1)
 	for b.Loop() {
-		if _, err := (ClassifierConfig{}).Fit(context.Background(), X, labels); err != nil {
+		if _, err := (ClassifierConfig{Trees: DefaultTrees}).Fit(context.Background(), X, labels); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -42,7 +42,8 @@ const MaxClassifierDepth = 1000
 // ClassifierConfig satisfies stream.Trainer for streams whose target is a
 // class index.
 type ClassifierConfig struct {
-	// Trees is the number of trees; 0 means DefaultTrees (100).
+	// Trees is the number of trees, at least 1; DefaultTrees (100) is the
+	// usual choice. As in Config, zero is an error, not a default.
 	Trees int
 	// MaxDepth limits the depth of the trees, counting the root as depth 1
 	// as the library does; 0 means the library's default, 10. At most
@@ -79,8 +80,8 @@ var (
 
 func (c ClassifierConfig) check(p int) error {
 	switch {
-	case c.Trees < 0:
-		return fmt.Errorf("%w: Trees is %d, must be positive (0 means %d)", ErrInvalidConfig, c.Trees, DefaultTrees)
+	case c.Trees < 1:
+		return fmt.Errorf("%w: Trees is %d, must be at least 1 (DefaultTrees is %d)", ErrInvalidConfig, c.Trees, DefaultTrees)
 	case c.MaxDepth < 0 || c.MaxDepth > MaxClassifierDepth:
 		return fmt.Errorf("%w: MaxDepth is %d, must be in [0, %d]", ErrInvalidConfig, c.MaxDepth, MaxClassifierDepth)
 	case c.LeafSize < 0:
@@ -119,9 +120,6 @@ func (c ClassifierConfig) Fit(ctx context.Context, X [][]float64, labels []int) 
 		return nil, err
 	}
 	trees := c.Trees
-	if trees == 0 {
-		trees = DefaultTrees
-	}
 	// The library reads the rows while it trains; copy the label slice so
 	// that nothing the caller does to it afterwards matters, and share X,
 	// which it only reads.

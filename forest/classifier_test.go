@@ -112,17 +112,18 @@ func TestClassifierRejectsBadInput(t *testing.T) {
 		want    error
 		message string
 	}{
-		{"no rows", ClassifierConfig{}, nil, nil, ErrNoRows, "no training rows"},
-		{"no features", ClassifierConfig{}, [][]float64{{}}, []int{0}, ErrNoFeatures, "no features"},
-		{"fewer labels", ClassifierConfig{}, X, labels[:29], ErrTargetCount, "30 rows, 29 labels"},
-		{"ragged", ClassifierConfig{}, [][]float64{{1, 2}, {3}}, []int{0, 1}, ErrRaggedRows, "row 1"},
-		{"negative label", ClassifierConfig{}, [][]float64{{1}, {2}}, []int{0, -1}, ErrBadLabel, "label 1 is -1"},
-		{"huge label", ClassifierConfig{}, [][]float64{{1}, {2}}, []int{0, MaxClasses}, ErrBadLabel, "label 1 is 65536"},
-		{"NaN", ClassifierConfig{}, [][]float64{{1}, {math.NaN()}}, []int{0, 1}, ErrNonFinite, "row 1 feature 0"},
+		{"no rows", ClassifierConfig{Trees: 3}, nil, nil, ErrNoRows, "no training rows"},
+		{"no features", ClassifierConfig{Trees: 3}, [][]float64{{}}, []int{0}, ErrNoFeatures, "no features"},
+		{"fewer labels", ClassifierConfig{Trees: 3}, X, labels[:29], ErrTargetCount, "30 rows, 29 labels"},
+		{"ragged", ClassifierConfig{Trees: 3}, [][]float64{{1, 2}, {3}}, []int{0, 1}, ErrRaggedRows, "row 1"},
+		{"negative label", ClassifierConfig{Trees: 3}, [][]float64{{1}, {2}}, []int{0, -1}, ErrBadLabel, "label 1 is -1"},
+		{"huge label", ClassifierConfig{Trees: 3}, [][]float64{{1}, {2}}, []int{0, MaxClasses}, ErrBadLabel, "label 1 is 65536"},
+		{"NaN", ClassifierConfig{Trees: 3}, [][]float64{{1}, {math.NaN()}}, []int{0, 1}, ErrNonFinite, "row 1 feature 0"},
+		{"no trees", ClassifierConfig{}, X, labels, ErrInvalidConfig, "Trees is 0, must be at least 1"},
 		{"negative trees", ClassifierConfig{Trees: -5}, X, labels, ErrInvalidConfig, "Trees is -5"},
-		{"too many features", ClassifierConfig{MaxFeatures: 5}, X, labels, ErrInvalidConfig, "MaxFeatures is 5"},
-		{"deep", ClassifierConfig{MaxDepth: MaxClassifierDepth + 1}, X, labels, ErrInvalidConfig, "MaxDepth is 1001"},
-		{"leaf size", ClassifierConfig{LeafSize: -1}, X, labels, ErrInvalidConfig, "LeafSize is -1"},
+		{"too many features", ClassifierConfig{Trees: 3, MaxFeatures: 5}, X, labels, ErrInvalidConfig, "MaxFeatures is 5"},
+		{"deep", ClassifierConfig{Trees: 3, MaxDepth: MaxClassifierDepth + 1}, X, labels, ErrInvalidConfig, "MaxDepth is 1001"},
+		{"leaf size", ClassifierConfig{Trees: 3, LeafSize: -1}, X, labels, ErrInvalidConfig, "LeafSize is -1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -9,18 +9,22 @@ import (
 	"github.com/forestream/forestream/stream"
 )
 
-// DefaultTrees is the number of trees a Config with Trees == 0 grows.
+// DefaultTrees is the usual number of trees, scikit-learn's default.
 const DefaultTrees = 100
 
-// Config holds the settings of a random-forest regressor. Its zero value is
-// usable and means the documented defaults, which match scikit-learn's
-// RandomForestRegressor except for the features tried per split, where the
-// default is Breiman's one third for regression.
+// Config holds the settings of a random-forest regressor. Trees must be
+// set; for every other field the zero value means the documented default,
+// and the defaults match scikit-learn's RandomForestRegressor except for
+// the features tried per split, where the default is Breiman's one third
+// for regression:
+//
+//	forest.Config{Trees: forest.DefaultTrees, Seed: 1}
 //
 // Config satisfies stream.Trainer, so a Pipeline can use it directly.
 type Config struct {
-	// Trees is the number of trees; 0 means DefaultTrees (100). Negative
-	// values are an error.
+	// Trees is the number of trees, at least 1; DefaultTrees (100) is the
+	// usual choice. Zero is an error rather than a default because a
+	// forest of no trees is always a mistake, such as a count left unset.
 	Trees int
 	// MaxFeatures is the number of features tried at every split. At most
 	// one of MaxFeatures and FeatureFraction may be set; with neither, a
@@ -63,8 +67,8 @@ type params struct {
 func (c Config) resolve(n, p int) (params, error) {
 	var ps params
 	switch {
-	case c.Trees < 0:
-		return ps, fmt.Errorf("%w: Trees is %d, must be positive (0 means %d)", ErrInvalidConfig, c.Trees, DefaultTrees)
+	case c.Trees < 1:
+		return ps, fmt.Errorf("%w: Trees is %d, must be at least 1 (DefaultTrees is %d)", ErrInvalidConfig, c.Trees, DefaultTrees)
 	case c.MaxFeatures < 0:
 		return ps, fmt.Errorf("%w: MaxFeatures is %d, must not be negative", ErrInvalidConfig, c.MaxFeatures)
 	case c.MaxFeatures > p:
@@ -83,9 +87,6 @@ func (c Config) resolve(n, p int) (params, error) {
 		return ps, fmt.Errorf("%w: Workers is %d, must not be negative", ErrInvalidConfig, c.Workers)
 	}
 	ps.trees = c.Trees
-	if ps.trees == 0 {
-		ps.trees = DefaultTrees
-	}
 	switch {
 	case c.MaxFeatures > 0:
 		ps.mtry = c.MaxFeatures

@@ -4,13 +4,14 @@
 //
 // # Regressor
 //
-// A Config holds the settings; its zero value means the defaults (100
-// trees, a third of the features tried at every split, leaves of at least
-// one row, unlimited depth, bootstrap rows, all CPUs). Config.Fit grows a
+// A Config holds the settings. The number of trees must be set (100,
+// DefaultTrees, is usual); every other zero field means its default (a
+// third of the features tried at every split, leaves of at least one row,
+// unlimited depth, bootstrap rows, all CPUs). Config.Fit grows a
 // Regressor of CART regression trees with exact squared-error splits, the
 // same model as scikit-learn's RandomForestRegressor:
 //
-//	r, err := forest.Config{Seed: 1}.Fit(ctx, X, y)
+//	r, err := forest.Config{Trees: 100, Seed: 1}.Fit(ctx, X, y)
 //	yhat, err := r.Predict(x)
 //
 // Config is also a stream.Trainer, so a stream.Pipeline retrains it

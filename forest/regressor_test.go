@@ -150,7 +150,7 @@ func TestPredictMatchesTrainingOnPureData(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	ps, err := Config{}.resolve(1000, 10)
+	ps, err := Config{Trees: DefaultTrees}.resolve(1000, 10)
 	require.NoError(t, err)
 	assert.Equal(t, 100, ps.trees)
 	assert.Equal(t, 3, ps.mtry)
@@ -160,13 +160,13 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 1000, ps.sampleSize(1000))
 	assert.Positive(t, ps.workers)
 
-	ps, err = Config{}.resolve(10, 2)
+	ps, err = Config{Trees: 1}.resolve(10, 2)
 	require.NoError(t, err)
 	assert.Equal(t, 1, ps.mtry, "at least one feature")
-	ps, err = Config{FeatureFraction: 1}.resolve(10, 7)
+	ps, err = Config{Trees: 1, FeatureFraction: 1}.resolve(10, 7)
 	require.NoError(t, err)
 	assert.Equal(t, 7, ps.mtry)
-	ps, err = Config{MaxFeatures: 5, SampleFraction: 0.25}.resolve(10, 7)
+	ps, err = Config{Trees: 1, MaxFeatures: 5, SampleFraction: 0.25}.resolve(10, 7)
 	require.NoError(t, err)
 	assert.Equal(t, 5, ps.mtry)
 	assert.Equal(t, 3, ps.sampleSize(10))
@@ -316,25 +316,26 @@ func TestFitRejectsBadInput(t *testing.T) {
 		want    error
 		message string
 	}{
-		{"no rows", Config{}, nil, nil, ErrNoRows, "no training rows"},
-		{"no features", Config{}, [][]float64{{}, {}}, []float64{1, 2}, ErrNoFeatures, "no features"},
-		{"ragged", Config{}, [][]float64{{1, 2}, {1}}, []float64{1, 2}, ErrRaggedRows, "row 1 has 1 features"},
-		{"fewer targets", Config{}, good, gy[:5], ErrTargetCount, "20 rows, 5 targets"},
-		{"more targets", Config{}, good[:5], gy, ErrTargetCount, "5 rows, 20 targets"},
-		{"NaN feature", Config{}, [][]float64{{1}, {math.NaN()}}, []float64{1, 2}, ErrNonFinite, "row 1 feature 0 is NaN"},
-		{"Inf feature", Config{}, [][]float64{{math.Inf(-1)}, {1}}, []float64{1, 2}, ErrNonFinite, "row 0 feature 0 is -Inf"},
-		{"NaN target", Config{}, [][]float64{{1}, {2}}, []float64{1, math.NaN()}, ErrNonFinite, "target 1 is NaN"},
-		{"Inf target", Config{}, [][]float64{{1}, {2}}, []float64{math.Inf(1), 1}, ErrNonFinite, "target 0 is +Inf"},
+		{"no rows", Config{Trees: 3}, nil, nil, ErrNoRows, "no training rows"},
+		{"no features", Config{Trees: 3}, [][]float64{{}, {}}, []float64{1, 2}, ErrNoFeatures, "no features"},
+		{"ragged", Config{Trees: 3}, [][]float64{{1, 2}, {1}}, []float64{1, 2}, ErrRaggedRows, "row 1 has 1 features"},
+		{"fewer targets", Config{Trees: 3}, good, gy[:5], ErrTargetCount, "20 rows, 5 targets"},
+		{"more targets", Config{Trees: 3}, good[:5], gy, ErrTargetCount, "5 rows, 20 targets"},
+		{"NaN feature", Config{Trees: 3}, [][]float64{{1}, {math.NaN()}}, []float64{1, 2}, ErrNonFinite, "row 1 feature 0 is NaN"},
+		{"Inf feature", Config{Trees: 3}, [][]float64{{math.Inf(-1)}, {1}}, []float64{1, 2}, ErrNonFinite, "row 0 feature 0 is -Inf"},
+		{"NaN target", Config{Trees: 3}, [][]float64{{1}, {2}}, []float64{1, math.NaN()}, ErrNonFinite, "target 1 is NaN"},
+		{"Inf target", Config{Trees: 3}, [][]float64{{1}, {2}}, []float64{math.Inf(1), 1}, ErrNonFinite, "target 0 is +Inf"},
+		{"no trees", Config{}, good, gy, ErrInvalidConfig, "Trees is 0, must be at least 1"},
 		{"negative trees", Config{Trees: -1}, good, gy, ErrInvalidConfig, "Trees is -1"},
-		{"too many features", Config{MaxFeatures: 11}, good, gy, ErrInvalidConfig, "MaxFeatures is 11 but the rows have 10"},
-		{"negative features", Config{MaxFeatures: -2}, good, gy, ErrInvalidConfig, "MaxFeatures is -2"},
-		{"both feature settings", Config{MaxFeatures: 2, FeatureFraction: 0.5}, good, gy, ErrInvalidConfig, "both"},
-		{"fraction above 1", Config{FeatureFraction: 1.5}, good, gy, ErrInvalidConfig, "FeatureFraction is 1.5"},
-		{"fraction NaN", Config{FeatureFraction: math.NaN()}, good, gy, ErrInvalidConfig, "FeatureFraction is NaN"},
-		{"sample fraction", Config{SampleFraction: -0.1}, good, gy, ErrInvalidConfig, "SampleFraction is -0.1"},
-		{"min leaf", Config{MinLeaf: -1}, good, gy, ErrInvalidConfig, "MinLeaf is -1"},
-		{"max depth", Config{MaxDepth: -3}, good, gy, ErrInvalidConfig, "MaxDepth is -3"},
-		{"workers", Config{Workers: -1}, good, gy, ErrInvalidConfig, "Workers is -1"},
+		{"too many features", Config{Trees: 3, MaxFeatures: 11}, good, gy, ErrInvalidConfig, "MaxFeatures is 11 but the rows have 10"},
+		{"negative features", Config{Trees: 3, MaxFeatures: -2}, good, gy, ErrInvalidConfig, "MaxFeatures is -2"},
+		{"both feature settings", Config{Trees: 3, MaxFeatures: 2, FeatureFraction: 0.5}, good, gy, ErrInvalidConfig, "both"},
+		{"fraction above 1", Config{Trees: 3, FeatureFraction: 1.5}, good, gy, ErrInvalidConfig, "FeatureFraction is 1.5"},
+		{"fraction NaN", Config{Trees: 3, FeatureFraction: math.NaN()}, good, gy, ErrInvalidConfig, "FeatureFraction is NaN"},
+		{"sample fraction", Config{Trees: 3, SampleFraction: -0.1}, good, gy, ErrInvalidConfig, "SampleFraction is -0.1"},
+		{"min leaf", Config{Trees: 3, MinLeaf: -1}, good, gy, ErrInvalidConfig, "MinLeaf is -1"},
+		{"max depth", Config{Trees: 3, MaxDepth: -3}, good, gy, ErrInvalidConfig, "MaxDepth is -3"},
+		{"workers", Config{Trees: 3, Workers: -1}, good, gy, ErrInvalidConfig, "Workers is -1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

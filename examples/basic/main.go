@@ -129,7 +129,7 @@ func run(ctx context.Context, opts options, out, logOut io.Writer) error {
 	p := &stream.Pipeline{
 		Source:       people,
 		Transformers: []stream.Transformer{scaler.NewStandard()},
-		Trainer:      forest.Config{Seed: uint64(opts.seed)},
+		Trainer:      forest.Config{Trees: forest.DefaultTrees, Seed: uint64(opts.seed)},
 		Sink:         &sink.Log{Logger: logger, Schema: people.Schema(), Interval: 2 * time.Second},
 		Window:       opts.window,
 		MinTrain:     min(stream.DefaultMinTrain, opts.window),
