@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"runtime"
 )
 
 // formatVersion is the version of the binary format described in doc.go.
@@ -231,25 +232,16 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 		*r = out
 		return nil
 	}
-	var bb blockBuilder
-	size := func(t int) int {
+	out.blocks, out.exits, out.numNodes, err = layoutBlocks(nt, runtime.GOMAXPROCS(0), func(t int) ([]node, int32, int) {
+		end := int32(len(nodes))
 		if t+1 < nt {
-			return int(roots[t+1] - roots[t])
+			end = roots[t+1]
 		}
-		return len(nodes) - int(roots[t])
+		return nodes, roots[t], int(end - roots[t])
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrFormat, err)
 	}
-	total := 0
-	for t, root := range roots {
-		total += bb.countBlocks(nodes, root, size(t))
-	}
-	bb.blocks = make([]block, 0, total)
-	out.exits = make([]uint64, nt)
-	for t, root := range roots {
-		if out.exits[t], err = bb.add(nodes, root, size(t)); err != nil {
-			return fmt.Errorf("%w: tree %d: %w", ErrFormat, t, err)
-		}
-	}
-	out.blocks, out.numNodes = bb.blocks, bb.placed
 	*r = out
 	return nil
 }
@@ -289,13 +281,22 @@ var errBadLeaf = errors.New("bad leaf")
 
 // importances reads p feature importances, each finite and not negative.
 func (d *decoder) importances(p int) []float64 {
-	imp := make([]float64, 0, min(p, len(d.b)/8))
-	for range p {
+	// Checked first, so that a corrupted count cannot make the decoder
+	// allocate for values that are not there.
+	if d.err == nil && p > len(d.b)/8 {
+		d.fail("%d importances in %d bytes", p, len(d.b))
+	}
+	if d.err != nil {
+		return nil
+	}
+	imp := make([]float64, p)
+	for f := range imp {
 		v := d.f64()
-		if d.err == nil && (!finite(v) || v < 0) {
+		if !finite(v) || v < 0 {
 			d.fail("importance %v", v)
+			return nil
 		}
-		imp = append(imp, v)
+		imp[f] = v
 	}
 	return imp
 }

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -108,6 +109,18 @@ func TestRegressorDecodeRejectsBadInput(t *testing.T) {
 	err = r.UnmarshalBinary(withCRC(bad))
 	assert.ErrorIs(t, err, ErrFormat)
 	assert.Contains(t, err.Error(), "bad split")
+
+	// A feature count far beyond the body must fail before the decoder
+	// allocates for it.
+	huge := bytes.Clone(good)
+	binary.LittleEndian.PutUint32(huge[headerLen:], 1<<23)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = r.UnmarshalBinary(withCRC(huge))
+	runtime.ReadMemStats(&after)
+	assert.ErrorIs(t, err, ErrFormat)
+	assert.ErrorContains(t, err, "8388608 importances in")
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated")
 
 	// Splits that share a child: every pointer is forward, but the trees
 	// would be a graph, not a tree.
