@@ -3,6 +3,8 @@ package forest
 import (
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 )
 
 // block holds up to three levels of one tree in 128 bytes: a complete
@@ -57,10 +59,70 @@ func b2i(b bool) int {
 	return 0
 }
 
-// blockBuilder lays trees out in blocks.
+// layoutBlocks lays out nt trees in one array of blocks on up to workers
+// goroutines and returns it with each tree's root exit and the number of
+// nodes placed. tree(t) gives tree t as nodes[base:base+n], root first and
+// parents before children. The trees' blocks follow one another in tree
+// order; a first pass counts them, so the array is allocated once and each
+// tree fills its own part of it.
+func layoutBlocks(nt, workers int, tree func(t int) (nodes []node, base int32, n int)) ([]block, []uint64, int, error) {
+	builders := make([]blockBuilder, max(1, min(workers, nt)))
+	offset := make([]int, nt+1)
+	forEachTree(nt, len(builders), func(w, t int) {
+		nodes, base, n := tree(t)
+		offset[t+1] = builders[w].countBlocks(nodes, base, n)
+	})
+	for t := range nt {
+		offset[t+1] += offset[t]
+	}
+	if offset[nt] > maxBlocks {
+		return nil, nil, 0, fmt.Errorf("%d blocks, at most %d supported", offset[nt], maxBlocks)
+	}
+	blocks := make([]block, offset[nt])
+	exits := make([]uint64, nt)
+	placed := make([]int, nt)
+	errs := make([]error, nt)
+	forEachTree(nt, len(builders), func(w, t int) {
+		nodes, base, n := tree(t)
+		bb := &builders[w]
+		bb.first, bb.blocks = offset[t], blocks[offset[t]:offset[t]:offset[t+1]]
+		bb.placed = 0
+		exits[t], errs[t] = bb.add(nodes, base, n)
+		placed[t] = bb.placed
+	})
+	total := 0
+	for t := range nt {
+		if errs[t] != nil {
+			return nil, nil, 0, fmt.Errorf("tree %d: %w", t, errs[t])
+		}
+		total += placed[t]
+	}
+	return blocks, exits, total, nil
+}
+
+// forEachTree calls fn(w, t) for every t in [0, n) on up to workers
+// goroutines, w being the goroutine's number, and waits for them.
+func forEachTree(n, workers int, fn func(w, t int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := int(next.Add(1) - 1); t < n; t = int(next.Add(1) - 1) {
+				fn(w, t)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// blockBuilder lays trees out in blocks, one tree at a time, into a part
+// of the forest's block array whose capacity countBlocks measured.
 type blockBuilder struct {
-	blocks  []block
-	placed  int // nodes placed, over all trees
+	blocks  []block // this tree's part; blocks[i] has index first+i
+	first   int
+	placed  int // nodes placed in this tree
 	pending []pendingExit
 	seen    []bool
 	level   []uint8
@@ -126,11 +188,13 @@ func (bb *blockBuilder) add(nodes []node, base int32, n int) (uint64, error) {
 			bb.placed++
 			exit = math.Float64bits(nd.thr)
 		} else {
-			if len(bb.blocks) >= maxBlocks {
-				return 0, fmt.Errorf("more than %d blocks", maxBlocks)
+			if len(bb.blocks) == cap(bb.blocks) {
+				// Only a graph that is not a tree, from a corrupted
+				// encoding, needs more blocks than countBlocks counted.
+				return 0, fmt.Errorf("node %d does not fit the tree's shape", pe.node-base)
 			}
 			b := len(bb.blocks)
-			bb.blocks = append(bb.blocks, block{})
+			bb.blocks = bb.blocks[:b+1]
 			var below [8]pendingExit
 			nb := 0
 			var fill func(s int, i int32) error
@@ -167,7 +231,7 @@ func (bb *blockBuilder) add(nodes []node, base int32, n int) (uint64, error) {
 			for k := nb - 1; k >= 0; k-- {
 				bb.pending = append(bb.pending, below[k])
 			}
-			exit = childTag | uint64(b)
+			exit = childTag | uint64(bb.first+b)
 		}
 		if pe.block < 0 {
 			root = exit

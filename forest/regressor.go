@@ -88,21 +88,13 @@ func (c Config) Fit(ctx context.Context, X [][]float64, y []float64) (*Regressor
 func assemble(p int, trees []tree, workers int) (*Regressor, error) {
 	r := &Regressor{p: p, workers: workers}
 	if p <= blockFeatures {
-		var bb blockBuilder
-		total := 0
-		for i := range trees {
-			total += bb.countBlocks(trees[i].nodes, 0, len(trees[i].nodes))
+		var err error
+		r.blocks, r.exits, r.numNodes, err = layoutBlocks(len(trees), workers, func(t int) ([]node, int32, int) {
+			return trees[t].nodes, 0, len(trees[t].nodes)
+		})
+		if err != nil {
+			return nil, err
 		}
-		bb.blocks = make([]block, 0, total)
-		r.exits = make([]uint64, len(trees))
-		for i := range trees {
-			root, err := bb.add(trees[i].nodes, 0, len(trees[i].nodes))
-			if err != nil {
-				return nil, fmt.Errorf("tree %d: %w", i, err)
-			}
-			r.exits[i] = root
-		}
-		r.blocks, r.numNodes = bb.blocks, bb.placed
 		return r, nil
 	}
 	for i := range trees {
