@@ -5,6 +5,10 @@ import (
 	"math"
 )
 
+// maxTargetSum bounds the sum of |target| over the rows, far enough below
+// √MaxFloat64 (about 1.3e154) that squared sums stay finite.
+const maxTargetSum = 1e150
+
 // validateXY checks the training data every trainer needs: a non-empty,
 // rectangular, finite matrix and exactly one finite target per row. It
 // returns the number of features.
@@ -16,10 +20,17 @@ func validateXY(X [][]float64, y []float64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	biggest := 0.0
 	for i, v := range y {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return 0, fmt.Errorf("%w: target %d is %v", ErrNonFinite, i, v)
 		}
+		biggest = max(biggest, math.Abs(v))
+	}
+	// Split search squares sums of up to n weighted targets; past this
+	// they overflow and every prediction would silently be infinite.
+	if biggest*float64(len(y)) >= maxTargetSum {
+		return 0, fmt.Errorf("%w: |target| up to %g over %d rows; rescale the targets so that rows × largest |target| < %g", ErrTargetRange, biggest, len(y), maxTargetSum)
 	}
 	return p, nil
 }

@@ -18,6 +18,10 @@ var (
 	// ErrNonFinite is returned for a NaN or infinite training feature or
 	// target, and for a NaN feature at prediction time.
 	ErrNonFinite = errors.New("forest: NaN or infinite value")
+	// ErrTargetRange is returned for regression targets so large that the
+	// squared sums behind the splits would overflow float64: the number of
+	// rows times the largest |target| must stay below 1e150.
+	ErrTargetRange = errors.New("forest: targets too large")
 	// ErrInvalidConfig is returned when a setting is out of range.
 	ErrInvalidConfig = errors.New("forest: invalid setting")
 	// ErrFeatureCount is returned when a row to predict does not have the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -325,6 +326,7 @@ func TestFitRejectsBadInput(t *testing.T) {
 		{"Inf feature", Config{Trees: 3}, [][]float64{{math.Inf(-1)}, {1}}, []float64{1, 2}, ErrNonFinite, "row 0 feature 0 is -Inf"},
 		{"NaN target", Config{Trees: 3}, [][]float64{{1}, {2}}, []float64{1, math.NaN()}, ErrNonFinite, "target 1 is NaN"},
 		{"Inf target", Config{Trees: 3}, [][]float64{{1}, {2}}, []float64{math.Inf(1), 1}, ErrNonFinite, "target 0 is +Inf"},
+		{"huge targets", Config{Trees: 3}, [][]float64{{1}, {2}, {3}}, []float64{1e300, -1e300, 1}, ErrTargetRange, "|target| up to 1e+300 over 3 rows"},
 		{"no trees", Config{}, good, gy, ErrInvalidConfig, "Trees is 0, must be at least 1"},
 		{"negative trees", Config{Trees: -1}, good, gy, ErrInvalidConfig, "Trees is -1"},
 		{"too many features", Config{Trees: 3, MaxFeatures: 11}, good, gy, ErrInvalidConfig, "MaxFeatures is 11 but the rows have 10"},
@@ -437,4 +439,23 @@ func TestConfigIsAStreamTrainer(t *testing.T) {
 	assert.ErrorIs(t, err, ErrFeatureCount)
 	_, err = tr.Train(context.Background(), stream.Schema{Features: names}, nil, nil)
 	assert.True(t, errors.Is(err, ErrNoRows))
+}
+
+// TestLargeTargets checks that targets close to the supported limit (rows ×
+// largest |target| about 5e148) still train a forest whose predictions are
+// finite and within the targets' range.
+func TestLargeTargets(t *testing.T) {
+	X, y := friedman1(200, 1, 40)
+	for i := range y {
+		y[i] *= 1e145
+	}
+	r, err := Config{Trees: 5, Seed: 1}.Fit(context.Background(), X, y)
+	require.NoError(t, err)
+	lo, hi := slices.Min(y), slices.Max(y)
+	for i, x := range X {
+		p, err := r.Predict(x)
+		require.NoError(t, err)
+		require.False(t, math.IsInf(p, 0) || math.IsNaN(p), "row %d: %v", i, p)
+		require.True(t, p >= lo && p <= hi, "row %d: %v outside [%v, %v]", i, p, lo, hi)
+	}
 }
