@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -457,5 +459,41 @@ func TestLargeTargets(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, math.IsInf(p, 0) || math.IsNaN(p), "row %d: %v", i, p)
 		require.True(t, p >= lo && p <= hi, "row %d: %v outside [%v, %v]", i, p, lo, hi)
+	}
+}
+
+// TestConcurrentPrediction runs Predict and PredictBatch from several
+// goroutines at once on one model, as a service does; under -race it also
+// proves that prediction writes nothing shared.
+func TestConcurrentPrediction(t *testing.T) {
+	X, y := friedman1(1000, 1, 41)
+	r, err := Config{Trees: 20, Seed: 1}.Fit(context.Background(), X, y)
+	require.NoError(t, err)
+	want := make([]float64, len(X))
+	require.NoError(t, r.PredictBatch(X, want))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := make([]float64, len(X))
+			for i := range X {
+				i := (i + g*97) % len(X)
+				if p, err := r.Predict(X[i]); err != nil || p != want[i] {
+					errs <- fmt.Errorf("goroutine %d row %d: got %v, %v; want %v", g, i, p, err, want[i])
+					return
+				}
+			}
+			if err := r.PredictBatch(X, out); err != nil || !slices.Equal(out, want) {
+				errs <- fmt.Errorf("goroutine %d: batch differs (%v)", g, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
