@@ -154,7 +154,14 @@ func (r *Regressor) MarshalBinary() ([]byte, error) {
 	if r.p == 0 {
 		return nil, ErrNotTrained
 	}
-	e := beginEncoding(magicRegressor, 40+8*r.p+4*r.NumTrees()+16*r.numNodes)
+	// Every tree's encoded size is known, so the trees are written into
+	// their places in parallel: rebuilding nodes from blocks is most of the
+	// work.
+	at := make([]int, len(r.sizes)+1)
+	for t, n := range r.sizes {
+		at[t+1] = at[t] + 4 + 16*int(n)
+	}
+	e := beginEncoding(magicRegressor, 40+8*r.p+at[len(r.sizes)])
 	e.u32(uint32(r.p))
 	e.u32(uint32(r.NumTrees()))
 	e.u64(uint64(r.oob.N))
@@ -163,23 +170,32 @@ func (r *Regressor) MarshalBinary() ([]byte, error) {
 	for _, v := range r.imp {
 		e.f64(v)
 	}
-	var sc treeScratch
-	for t := range r.NumTrees() {
-		nodes := r.tree(t, &sc)
-		e.u32(uint32(len(nodes)))
-		for i, nd := range nodes {
-			if nd.isLeaf(int32(i)) {
-				e.u32(math.MaxUint32) // int32(-1)
-				e.u32(0)
-				e.f64(nd.thr)
-				continue
-			}
-			e.u32(uint32(nd.feat))
-			e.u32(uint32(nd.left))
-			e.f64(nd.thr)
-		}
-	}
+	body := len(e.b)
+	e.b = e.b[:body+at[len(r.sizes)]]
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(r.sizes)))
+	scratch := make([]treeScratch, workers)
+	forEachTree(len(r.sizes), workers, func(w, t int) {
+		putTree(e.b[body+at[t]:body+at[t+1]], r.tree(t, &scratch[w]))
+	})
 	return e.finish(), nil
+}
+
+// putTree writes a tree's encoding, node count first, to dst, which has
+// exactly the room for it.
+func putTree(dst []byte, nodes []node) {
+	le := binary.LittleEndian
+	le.PutUint32(dst, uint32(len(nodes)))
+	dst = dst[4:]
+	for i, nd := range nodes {
+		feat, left := uint32(nd.feat), uint32(nd.left)
+		if nd.isLeaf(int32(i)) {
+			feat, left = math.MaxUint32, 0 // feature int32(-1)
+		}
+		le.PutUint32(dst, feat)
+		le.PutUint32(dst[4:], left)
+		le.PutUint64(dst[8:], math.Float64bits(nd.thr))
+		dst = dst[16:]
+	}
 }
 
 // UnmarshalBinary decodes a forest written by MarshalBinary, replacing r's
@@ -226,18 +242,22 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 	if len(d.b) != 0 {
 		return fmt.Errorf("%w: %d bytes after the last tree", ErrFormat, len(d.b))
 	}
-	out.numNodes = len(nodes)
+	size := func(t int) int32 {
+		if t+1 < nt {
+			return roots[t+1] - roots[t]
+		}
+		return int32(len(nodes)) - roots[t]
+	}
 	if p > blockFeatures {
-		out.roots, out.nodes = roots, nodes
+		out.roots, out.nodes, out.sizes = roots, nodes, make([]int32, nt)
+		for t := range nt {
+			out.sizes[t] = size(t)
+		}
 		*r = out
 		return nil
 	}
-	out.blocks, out.exits, out.numNodes, err = layoutBlocks(nt, runtime.GOMAXPROCS(0), func(t int) ([]node, int32, int) {
-		end := int32(len(nodes))
-		if t+1 < nt {
-			end = roots[t+1]
-		}
-		return nodes, roots[t], int(end - roots[t])
+	out.blocks, out.exits, out.sizes, err = layoutBlocks(nt, runtime.GOMAXPROCS(0), func(t int) ([]node, int32, int) {
+		return nodes, roots[t], int(size(t))
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrFormat, err)

@@ -60,12 +60,12 @@ func b2i(b bool) int {
 }
 
 // layoutBlocks lays out nt trees in one array of blocks on up to workers
-// goroutines and returns it with each tree's root exit and the number of
-// nodes placed. tree(t) gives tree t as nodes[base:base+n], root first and
+// goroutines and returns it with each tree's root exit and number of
+// nodes. tree(t) gives tree t as nodes[base:base+n], root first and
 // parents before children. The trees' blocks follow one another in tree
 // order; a first pass counts them, so the array is allocated once and each
 // tree fills its own part of it.
-func layoutBlocks(nt, workers int, tree func(t int) (nodes []node, base int32, n int)) ([]block, []uint64, int, error) {
+func layoutBlocks(nt, workers int, tree func(t int) (nodes []node, base int32, n int)) ([]block, []uint64, []int32, error) {
 	builders := make([]blockBuilder, max(1, min(workers, nt)))
 	offset := make([]int, nt+1)
 	forEachTree(nt, len(builders), func(w, t int) {
@@ -76,11 +76,11 @@ func layoutBlocks(nt, workers int, tree func(t int) (nodes []node, base int32, n
 		offset[t+1] += offset[t]
 	}
 	if offset[nt] > maxBlocks {
-		return nil, nil, 0, fmt.Errorf("%d blocks, at most %d supported", offset[nt], maxBlocks)
+		return nil, nil, nil, fmt.Errorf("%d blocks, at most %d supported", offset[nt], maxBlocks)
 	}
 	blocks := make([]block, offset[nt])
 	exits := make([]uint64, nt)
-	placed := make([]int, nt)
+	sizes := make([]int32, nt)
 	errs := make([]error, nt)
 	forEachTree(nt, len(builders), func(w, t int) {
 		nodes, base, n := tree(t)
@@ -88,16 +88,14 @@ func layoutBlocks(nt, workers int, tree func(t int) (nodes []node, base int32, n
 		bb.first, bb.blocks = offset[t], blocks[offset[t]:offset[t]:offset[t+1]]
 		bb.placed = 0
 		exits[t], errs[t] = bb.add(nodes, base, n)
-		placed[t] = bb.placed
+		sizes[t] = int32(bb.placed)
 	})
-	total := 0
 	for t := range nt {
 		if errs[t] != nil {
-			return nil, nil, 0, fmt.Errorf("tree %d: %w", t, errs[t])
+			return nil, nil, nil, fmt.Errorf("tree %d: %w", t, errs[t])
 		}
-		total += placed[t]
 	}
-	return blocks, exits, total, nil
+	return blocks, exits, sizes, nil
 }
 
 // forEachTree calls fn(w, t) for every t in [0, n) on up to workers

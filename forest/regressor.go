@@ -33,14 +33,14 @@ type Regressor struct {
 	// With at most blockFeatures features the trees are laid out in blocks
 	// and exits holds each tree's root exit; otherwise nodes holds the
 	// nodes of all trees, one after another, and roots each tree's root.
-	blocks   []block
-	exits    []uint64
-	nodes    []node
-	roots    []int32
-	numNodes int
-	imp      []float64
-	oob      stream.HeldOut
-	workers  int
+	blocks  []block
+	exits   []uint64
+	nodes   []node
+	roots   []int32
+	sizes   []int32 // each tree's number of nodes
+	imp     []float64
+	oob     stream.HeldOut
+	workers int
 }
 
 var (
@@ -89,7 +89,7 @@ func assemble(p int, trees []tree, workers int) (*Regressor, error) {
 	r := &Regressor{p: p, workers: workers}
 	if p <= blockFeatures {
 		var err error
-		r.blocks, r.exits, r.numNodes, err = layoutBlocks(len(trees), workers, func(t int) ([]node, int32, int) {
+		r.blocks, r.exits, r.sizes, err = layoutBlocks(len(trees), workers, func(t int) ([]node, int32, int) {
 			return trees[t].nodes, 0, len(trees[t].nodes)
 		})
 		if err != nil {
@@ -97,14 +97,16 @@ func assemble(p int, trees []tree, workers int) (*Regressor, error) {
 		}
 		return r, nil
 	}
+	total := 0
 	for i := range trees {
-		r.numNodes += len(trees[i].nodes)
+		total += len(trees[i].nodes)
 	}
-	r.nodes = make([]node, 0, r.numNodes)
+	r.nodes = make([]node, 0, total)
 	r.roots = make([]int32, len(trees))
+	r.sizes = make([]int32, len(trees))
 	for i := range trees {
 		base := int32(len(r.nodes))
-		r.roots[i] = base
+		r.roots[i], r.sizes[i] = base, int32(len(trees[i].nodes))
 		for _, nd := range relayout(trees[i].nodes) {
 			nd.left += base
 			r.nodes = append(r.nodes, nd)
@@ -517,7 +519,13 @@ func (r *Regressor) NumFeatures() int { return r.p }
 func (r *Regressor) NumTrees() int { return len(r.exits) + len(r.roots) }
 
 // NumNodes returns the total number of nodes of all trees.
-func (r *Regressor) NumNodes() int { return r.numNodes }
+func (r *Regressor) NumNodes() int {
+	n := 0
+	for _, s := range r.sizes {
+		n += int(s)
+	}
+	return n
+}
 
 // tree returns the nodes of tree t, root first, with child indices
 // relative to the root, in the layout training produces. sc may be nil; if
@@ -529,12 +537,8 @@ func (r *Regressor) tree(t int, sc *treeScratch) []node {
 		}
 		return blockTree(r.blocks, r.exits[t], r.p, sc)
 	}
-	end := int32(len(r.nodes))
-	if t+1 < len(r.roots) {
-		end = r.roots[t+1]
-	}
 	root := r.roots[t]
-	nodes := slices.Clone(r.nodes[root:end])
+	nodes := slices.Clone(r.nodes[root : root+r.sizes[t]])
 	for i := range nodes {
 		nodes[i].left -= root
 	}
