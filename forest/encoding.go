@@ -343,10 +343,12 @@ func (d *decoder) trees(p, nt int, leaf func(t int, v float64, at int32) (node, 
 		// above always suffices and decoding allocates the nodes once.
 		nodes = nodes[:len(nodes)+nn]
 		for i := range nn {
-			feat, left, v := int32(d.u32()), int32(d.u32()), d.f64()
-			if d.err != nil {
+			b := d.take(16)
+			if b == nil {
 				return nil, nil, d.err
 			}
+			le := binary.LittleEndian
+			feat, left, v := int32(le.Uint32(b)), int32(le.Uint32(b[4:])), math.Float64frombits(le.Uint64(b[8:]))
 			at := base + int32(i)
 			if feat == -1 {
 				if left != 0 {
