@@ -81,6 +81,25 @@ func TestLayoutPredictsAsGrownTrees(t *testing.T) {
 			assert.Len(t, r.tree(ti, nil), len(trees[ti].nodes), "p=%d tree %d", p, ti)
 		}
 		assert.Equal(t, r.NumNodes(), sumNodes(trees))
+		if r.exits != nil {
+			// countBlocks must count exactly the blocks add takes: every
+			// block is used, none is missing.
+			used := map[uint32]bool{}
+			note := func(e uint64) {
+				if isChild(e) {
+					used[childBlock(e)] = true
+				}
+			}
+			for _, e := range r.exits {
+				note(e)
+			}
+			for i := range r.blocks {
+				for _, e := range r.blocks[i].exit {
+					note(e)
+				}
+			}
+			assert.Len(t, used, len(r.blocks), "p=%d: blocks in use", p)
+		}
 	}
 }
 

@@ -274,7 +274,7 @@ const chunkTrees = 256
 func (r *Regressor) predictBlocks(x []float64) float64 {
 	blocks, exits := r.blocks, r.exits
 	var vals [chunkTrees]float64
-	var cur [groupSize]uint32
+	var cur [groupSize]uint64 // each tree's exit into its current block
 	var tid [groupSize]int32
 	var touch uint64
 	sum := 0.0
@@ -286,7 +286,7 @@ func (r *Regressor) predictBlocks(x []float64) float64 {
 			for ; next < end; next++ {
 				e := exits[next]
 				if isChild(e) {
-					cur[k], tid[k] = uint32(e), int32(next-base)
+					cur[k], tid[k] = e, int32(next-base)
 					next++
 					return true
 				}
@@ -298,13 +298,14 @@ func (r *Regressor) predictBlocks(x []float64) float64 {
 			active++
 		}
 		for active > 0 {
-			for _, b := range cur[:active] {
-				touch ^= blocks[b].exit[0] ^ math.Float64bits(blocks[b].thr[0])
+			for _, e := range cur[:active] {
+				b := &blocks[childBlock(e)]
+				touch ^= b.exit[0] ^ math.Float64bits(b.thr[0])
 			}
 			for k := 0; k < active; {
-				e := blocks[cur[k]].exitOf(x)
+				e := blocks[childBlock(cur[k])].exitOf(x, childSlot(cur[k]))
 				if isChild(e) {
-					cur[k] = uint32(e)
+					cur[k] = e
 					k++
 					continue
 				}
@@ -428,27 +429,29 @@ func (r *Regressor) addBlockTree(root uint64, X [][]float64, acc []float64) {
 		return
 	}
 	blocks := r.blocks
-	var cur, row [groupSize]uint32
+	var cur [groupSize]uint64
+	var row [groupSize]uint32
 	var touch uint64
 	next, active := 0, 0
 	for ; active < groupSize && next < len(X); active++ {
-		cur[active], row[active] = uint32(root), uint32(next)
+		cur[active], row[active] = root, uint32(next)
 		next++
 	}
 	for active > 0 {
-		for _, b := range cur[:active] {
-			touch ^= blocks[b].exit[0] ^ math.Float64bits(blocks[b].thr[0])
+		for _, e := range cur[:active] {
+			b := &blocks[childBlock(e)]
+			touch ^= b.exit[0] ^ math.Float64bits(b.thr[0])
 		}
 		for k := 0; k < active; {
-			e := blocks[cur[k]].exitOf(X[row[k]])
+			e := blocks[childBlock(cur[k])].exitOf(X[row[k]], childSlot(cur[k]))
 			if isChild(e) {
-				cur[k] = uint32(e)
+				cur[k] = e
 				k++
 				continue
 			}
 			acc[row[k]] += math.Float64frombits(e)
 			if next < len(X) {
-				cur[k], row[k] = uint32(root), uint32(next)
+				cur[k], row[k] = root, uint32(next)
 				next++
 				k++
 				continue
