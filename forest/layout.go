@@ -275,9 +275,9 @@ func (bb *blockBuilder) heights(nodes []node, base int32, n int) []uint8 {
 
 // countBlocks returns how many blocks add takes for the same tree, without
 // laying it out. The splits that start a new place are the root and those
-// a multiple of three levels below it; add gives those of depth three a
-// block each, and packs the others two to a half-block (depth one) and two
-// to a block (depth two, or a half split into quarters). Free halves and
+// a multiple of three levels below it. A subtree three splits deep takes a
+// block, one two deep half a block, and one a single split deep a quarter,
+// two quarters making a half and two halves a block. Free halves and
 // quarters are always used before new ones are made, so the count does not
 // depend on the order add takes them in.
 func (bb *blockBuilder) countBlocks(nodes []node, base int32, n int) int {
