@@ -3,6 +3,7 @@ package forest
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -69,6 +70,20 @@ func (b *block) exitOf(x []float64, s uint) uint64 {
 		}
 	}
 	return b.exit[(s-7)&7]
+}
+
+// touchBlocks loads both cache lines of the block each exit leads to, in
+// a loop tight enough that all those misses are in flight at once; the
+// walk that follows then finds the blocks in cache.
+func touchBlocks(blocks []block, exits []uint64) {
+	var touch uint64
+	for _, e := range exits {
+		b := &blocks[childBlock(e)]
+		touch ^= b.exit[0] ^ math.Float64bits(b.thr[0])
+	}
+	// The loads matter only for their side effect; KeepAlive stops the
+	// compiler from dropping them.
+	runtime.KeepAlive(touch)
 }
 
 func b2i(b bool) int {

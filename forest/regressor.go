@@ -276,7 +276,6 @@ func (r *Regressor) predictBlocks(x []float64) float64 {
 	var vals [chunkTrees]float64
 	var cur [groupSize]uint64 // each tree's exit into its current block
 	var tid [groupSize]int32
-	var touch uint64
 	sum := 0.0
 	for base := 0; base < len(exits); base += chunkTrees {
 		end := min(len(exits), base+chunkTrees)
@@ -298,10 +297,7 @@ func (r *Regressor) predictBlocks(x []float64) float64 {
 			active++
 		}
 		for active > 0 {
-			for _, e := range cur[:active] {
-				b := &blocks[childBlock(e)]
-				touch ^= b.exit[0] ^ math.Float64bits(b.thr[0])
-			}
+			touchBlocks(blocks, cur[:active])
 			for k := 0; k < active; {
 				e := blocks[childBlock(cur[k])].exitOf(x, childSlot(cur[k]))
 				if isChild(e) {
@@ -322,9 +318,6 @@ func (r *Regressor) predictBlocks(x []float64) float64 {
 			sum += v
 		}
 	}
-	// The touching loads only start fetches early; KeepAlive stops the
-	// compiler from dropping them.
-	runtime.KeepAlive(touch)
 	return sum / float64(len(exits))
 }
 
@@ -431,17 +424,13 @@ func (r *Regressor) addBlockTree(root uint64, X [][]float64, acc []float64) {
 	blocks := r.blocks
 	var cur [groupSize]uint64
 	var row [groupSize]uint32
-	var touch uint64
 	next, active := 0, 0
 	for ; active < groupSize && next < len(X); active++ {
 		cur[active], row[active] = root, uint32(next)
 		next++
 	}
 	for active > 0 {
-		for _, e := range cur[:active] {
-			b := &blocks[childBlock(e)]
-			touch ^= b.exit[0] ^ math.Float64bits(b.thr[0])
-		}
+		touchBlocks(blocks, cur[:active])
 		for k := 0; k < active; {
 			e := blocks[childBlock(cur[k])].exitOf(X[row[k]], childSlot(cur[k]))
 			if isChild(e) {
@@ -460,7 +449,6 @@ func (r *Regressor) addBlockTree(root uint64, X [][]float64, acc []float64) {
 			cur[k], row[k] = cur[active], row[active]
 		}
 	}
-	runtime.KeepAlive(touch)
 }
 
 // addNodeTree adds to acc[i] the value of the leaf X[i] reaches in the tree
