@@ -76,6 +76,9 @@ func TestLayoutPredictsAsGrownTrees(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, math.Float64bits(want), math.Float64bits(got), "p=%d row %d", p, i)
 			require.Equal(t, math.Float64bits(want), math.Float64bits(out[i]), "p=%d batch row %d", p, i)
+			if r.exits != nil {
+				require.Equal(t, math.Float64bits(want), math.Float64bits(r.walkBlocks(x, true)), "p=%d portable row %d", p, i)
+			}
 		}
 		for ti := range trees {
 			assert.Len(t, r.tree(ti, nil), len(trees[ti].nodes), "p=%d tree %d", p, ti)
@@ -207,5 +210,6 @@ func TestDecodedTreeShapes(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, (7+c.leaf)/2, got, "x=%v", c.x)
 		assert.Equal(t, got, out[i], "x=%v batch", c.x)
+		assert.Equal(t, got, r.walkBlocks(c.x, true), "x=%v portable", c.x)
 	}
 }

@@ -263,58 +263,43 @@ func (r *Regressor) Predict(x []float64) (float64, error) {
 
 // chunkTrees is how many trees predict scores before adding up their
 // values, which it keeps on the stack.
-const chunkTrees = 256
+const chunkTrees = 128
 
-// predictBlocks walks groupSize trees at a time in rounds. Each round first
-// touches the current block of every tree, both of its lines, in a tight
-// loop that keeps all those misses in flight together; then it moves every
-// tree down three levels within blocks now in cache. Whenever a tree
-// reaches its leaf the next tree takes its place. The leaf values are added
-// in tree order, which makes Predict and PredictBatch agree to the bit.
+// predictBlocks walks the trees in rounds, chunkTrees trees at a time: each
+// round moves every tree still walking down by one block. The leaf values
+// are added in tree order, which makes Predict and PredictBatch agree to
+// the bit.
 func (r *Regressor) predictBlocks(x []float64) float64 {
+	return r.walkBlocks(x, false)
+}
+
+// walkBlocks is predictBlocks, on descendRoundGo if portable, so that
+// tests can check it against the assembly.
+func (r *Regressor) walkBlocks(x []float64, portable bool) float64 {
 	blocks, exits := r.blocks, r.exits
 	var vals [chunkTrees]float64
-	var cur [groupSize]uint64 // each tree's exit into its current block
-	var tid [groupSize]int32
+	var cur [chunkTrees]uint64 // each tree's exit into its current block
+	var tid [chunkTrees]int32
 	sum := 0.0
 	for base := 0; base < len(exits); base += chunkTrees {
-		end := min(len(exits), base+chunkTrees)
-		next, active := base, 0
-		// start gives slot k the next tree that is not a lone leaf.
-		start := func(k int) bool {
-			for ; next < end; next++ {
-				e := exits[next]
-				if isChild(e) {
-					cur[k], tid[k] = e, int32(next-base)
-					next++
-					return true
-				}
-				vals[next-base] = math.Float64frombits(e)
+		chunk := exits[base:min(len(exits), base+chunkTrees)]
+		active := 0
+		for t, e := range chunk {
+			if isChild(e) {
+				cur[active], tid[active] = e, int32(t)
+				active++
+			} else {
+				vals[t] = math.Float64frombits(e)
 			}
-			return false
-		}
-		for active < groupSize && start(active) {
-			active++
 		}
 		for active > 0 {
-			touchBlocks(blocks, cur[:active])
-			for k := 0; k < active; {
-				e := blocks[childBlock(cur[k])].exitOf(x, childSlot(cur[k]))
-				if isChild(e) {
-					cur[k] = e
-					k++
-					continue
-				}
-				vals[tid[k]] = math.Float64frombits(e)
-				if start(k) {
-					k++
-					continue
-				}
-				active--
-				cur[k], tid[k] = cur[active], tid[active]
+			if portable {
+				active = descendRoundGo(blocks, x, cur[:active], tid[:active], vals[:len(chunk)])
+			} else {
+				active = descendRound(blocks, x, cur[:active], tid[:active], vals[:len(chunk)])
 			}
 		}
-		for _, v := range vals[:end-base] {
+		for _, v := range vals[:len(chunk)] {
 			sum += v
 		}
 	}

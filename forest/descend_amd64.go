@@ -1,0 +1,24 @@
+//go:build !purego
+
+package forest
+
+// descendRound is descendRoundGo in assembly. Instead of loading every
+// block before descending, it asks the processor to prefetch each tree's
+// next block as soon as that block is known and goes on to the next tree,
+// so that the wait for memory overlaps the work on other trees. Go has no
+// prefetch instruction; a plain load would stall the processor instead.
+//
+// The assembly does not check bounds. It relies on what layoutBlocks
+// guarantees: every exit that isChild names a block of blocks and a slot
+// below 8, every feature of a block is below len(x), and every tid[k] is
+// below len(vals).
+func descendRound(blocks []block, x []float64, cur []uint64, tid []int32, vals []float64) int {
+	if len(cur) == 0 {
+		return 0
+	}
+	_, _ = tid[len(cur)-1], x[0]
+	return descendRoundAsm(&blocks[0], &x[0], &cur[0], &tid[0], &vals[0], len(cur))
+}
+
+//go:noescape
+func descendRoundAsm(blocks *block, x *float64, cur *uint64, tid *int32, vals *float64, n int) int

@@ -1,0 +1,73 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// STEP moves slot R11 of the block at BX one level down, as block.exitOf
+// does: to 2s+1 if x[feat[s]] <= thr[s], else to 2s+2, and not at all once
+// s is past the bottom split (s >= 7). The threshold and feature are read
+// at index s&7 whatever s is, which stays inside the block; for s >= 7 the
+// result is discarded. Index 7 reads the feature bytes as a threshold and
+// the zero padding byte as feature 0.
+#define STEP \
+	MOVQ    R11, R12 \
+	ANDQ    $7, R12 \
+	MOVBQZX 56(BX)(R12*1), R13 \
+	MOVSD   (DI)(R13*8), X0 \
+	XORL    R13, R13 \
+	UCOMISD (BX)(R12*8), X0 \
+	SETHI   R13B \
+	LEAQ    1(R11)(R11*1), R12 \
+	ADDQ    R13, R12 \
+	CMPQ    R11, $7 \
+	CMOVQCS R12, R11
+
+// func descendRoundAsm(blocks *block, x *float64, cur *uint64, tid *int32, vals *float64, n int) int
+TEXT ·descendRoundAsm(SB), NOSPLIT, $0-56
+	MOVQ blocks+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ cur+16(FP), R8
+	MOVQ tid+24(FP), R9
+	MOVQ vals+32(FP), R10
+	MOVQ n+40(FP), CX
+	XORQ DX, DX                         // k
+
+next:
+	CMPQ DX, CX
+	JGE  done
+	MOVQ (R8)(DX*8), AX                 // the exit into the tree's block
+	MOVL AX, BX
+	SHLQ $7, BX
+	ADDQ SI, BX                         // &blocks[childBlock]
+	MOVQ AX, R11
+	SHRQ $32, R11
+	ANDQ $7, R11                        // childSlot
+	STEP
+	STEP
+	STEP
+	MOVQ 8(BX)(R11*8), AX               // exit[s-7], at offset 64+8(s-7)
+	MOVQ $0xFFF8000000000000, R12       // childTag
+	MOVQ AX, R13
+	ANDQ R12, R13
+	CMPQ R13, R12
+	JNE  leaf
+	MOVL AX, R13
+	SHLQ $7, R13
+	PREFETCHT0 (SI)(R13*1)              // both lines of the next block
+	PREFETCHT0 64(SI)(R13*1)
+	MOVQ AX, (R8)(DX*8)
+	INCQ DX
+	JMP  next
+
+leaf:
+	MOVLQSX (R9)(DX*4), R12
+	MOVQ    AX, (R10)(R12*8)            // vals[tid[k]] = leaf value
+	DECQ    CX
+	MOVQ    (R8)(CX*8), R12             // the last tree takes slot k
+	MOVQ    R12, (R8)(DX*8)
+	MOVL    (R9)(CX*4), R12
+	MOVL    R12, (R9)(DX*4)
+	JMP     next
+
+done:
+	MOVQ CX, ret+48(FP)
+	RET

@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package forest
+
+// descendRound moves every tree in cur down by one block; see
+// descendRoundGo.
+func descendRound(blocks []block, x []float64, cur []uint64, tid []int32, vals []float64) int {
+	return descendRoundGo(blocks, x, cur, tid, vals)
+}
