@@ -26,3 +26,24 @@ func descendRoundGo(blocks []block, x []float64, cur []uint64, tid []int32, vals
 	}
 	return n
 }
+
+// descendRowsGo is descendRoundGo for batch scoring: many rows walk one
+// tree. Row xs[k] walks from cur[k]; when it reaches a leaf, the leaf's
+// value is added to *accs[k] and the last row takes its place. It returns
+// how many rows still walk.
+func descendRowsGo(blocks []block, xs [][]float64, cur []uint64, accs []*float64) int {
+	touchBlocks(blocks, cur)
+	n := len(cur)
+	for k := 0; k < n; {
+		e := blocks[childBlock(cur[k])].exitOf(xs[k], childSlot(cur[k]))
+		if isChild(e) {
+			cur[k] = e
+			k++
+			continue
+		}
+		*accs[k] += math.Float64frombits(e)
+		n--
+		cur[k], xs[k], accs[k] = cur[n], xs[n], accs[n]
+	}
+	return n
+}

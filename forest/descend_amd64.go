@@ -22,3 +22,16 @@ func descendRound(blocks []block, x []float64, cur []uint64, tid []int32, vals [
 
 //go:noescape
 func descendRoundAsm(blocks *block, x *float64, cur *uint64, tid *int32, vals *float64, n int) int
+
+// descendRows is descendRowsGo in assembly, prefetching as descendRound
+// does, on the same guarantees, every xs[k] having the model's features.
+func descendRows(blocks []block, xs [][]float64, cur []uint64, accs []*float64) int {
+	if len(cur) == 0 {
+		return 0
+	}
+	_, _ = xs[len(cur)-1], accs[len(cur)-1]
+	return descendRowsAsm(&blocks[0], &xs[0], &cur[0], &accs[0], len(cur))
+}
+
+//go:noescape
+func descendRowsAsm(blocks *block, xs *[]float64, cur *uint64, accs **float64, n int) int

@@ -71,3 +71,65 @@ leaf:
 done:
 	MOVQ CX, ret+48(FP)
 	RET
+
+// func descendRowsAsm(blocks *block, xs *[]float64, cur *uint64, accs **float64, n int) int
+TEXT ·descendRowsAsm(SB), NOSPLIT, $0-48
+	MOVQ blocks+0(FP), SI
+	MOVQ xs+8(FP), R9
+	MOVQ cur+16(FP), R8
+	MOVQ accs+24(FP), R10
+	MOVQ n+32(FP), CX
+	XORQ DX, DX                         // k
+
+rnext:
+	CMPQ DX, CX
+	JGE  rdone
+	LEAQ (DX)(DX*2), DI
+	MOVQ (R9)(DI*8), DI                 // &xs[k][0]: slice headers are 3 words
+	MOVQ (R8)(DX*8), AX
+	MOVL AX, BX
+	SHLQ $7, BX
+	ADDQ SI, BX
+	MOVQ AX, R11
+	SHRQ $32, R11
+	ANDQ $7, R11
+	STEP
+	STEP
+	STEP
+	MOVQ 8(BX)(R11*8), AX
+	MOVQ $0xFFF8000000000000, R12
+	MOVQ AX, R13
+	ANDQ R12, R13
+	CMPQ R13, R12
+	JNE  rleaf
+	MOVL AX, R13
+	SHLQ $7, R13
+	PREFETCHT0 (SI)(R13*1)
+	PREFETCHT0 64(SI)(R13*1)
+	MOVQ AX, (R8)(DX*8)
+	INCQ DX
+	JMP  rnext
+
+rleaf:
+	MOVQ  (R10)(DX*8), R12
+	MOVQ  AX, X1
+	ADDSD (R12), X1
+	MOVSD X1, (R12)                     // *accs[k] += leaf value
+	DECQ  CX
+	MOVQ  (R8)(CX*8), R12               // the last row takes slot k
+	MOVQ  R12, (R8)(DX*8)
+	MOVQ  (R10)(CX*8), R12
+	MOVQ  R12, (R10)(DX*8)
+	LEAQ  (CX)(CX*2), R12
+	LEAQ  (DX)(DX*2), R13
+	MOVQ  (R9)(R12*8), AX
+	MOVQ  AX, (R9)(R13*8)
+	MOVQ  8(R9)(R12*8), AX
+	MOVQ  AX, 8(R9)(R13*8)
+	MOVQ  16(R9)(R12*8), AX
+	MOVQ  AX, 16(R9)(R13*8)
+	JMP   rnext
+
+rdone:
+	MOVQ CX, ret+40(FP)
+	RET

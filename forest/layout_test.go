@@ -66,6 +66,8 @@ func TestLayoutPredictsAsGrownTrees(t *testing.T) {
 		rows := rowsOnThresholds(trees, p, 400, uint64(p))
 		out := make([]float64, len(rows))
 		require.NoError(t, r.PredictBatch(rows, out))
+		portable := make([]float64, len(rows))
+		r.predictBatch(rows, portable, true)
 		for i, x := range rows {
 			want := 0.0
 			for ti := range trees {
@@ -76,6 +78,7 @@ func TestLayoutPredictsAsGrownTrees(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, math.Float64bits(want), math.Float64bits(got), "p=%d row %d", p, i)
 			require.Equal(t, math.Float64bits(want), math.Float64bits(out[i]), "p=%d batch row %d", p, i)
+			require.Equal(t, math.Float64bits(want), math.Float64bits(portable[i]), "p=%d portable batch row %d", p, i)
 			if r.exits != nil {
 				require.Equal(t, math.Float64bits(want), math.Float64bits(r.walkBlocks(x, true)), "p=%d portable row %d", p, i)
 			}
@@ -205,11 +208,14 @@ func TestDecodedTreeShapes(t *testing.T) {
 	}
 	out := make([]float64, len(X))
 	require.NoError(t, r.PredictBatch(X, out))
+	portable := make([]float64, len(X))
+	r.predictBatch(X, portable, true)
 	for i, c := range cases {
 		got, err := r.Predict(c.x)
 		require.NoError(t, err)
 		assert.Equal(t, (7+c.leaf)/2, got, "x=%v", c.x)
 		assert.Equal(t, got, out[i], "x=%v batch", c.x)
 		assert.Equal(t, got, r.walkBlocks(c.x, true), "x=%v portable", c.x)
+		assert.Equal(t, got, portable[i], "x=%v portable batch", c.x)
 	}
 }

@@ -11,15 +11,16 @@ import (
 	"github.com/forestream/forestream/stream"
 )
 
-// groupSize is how many trees Predict walks at once. Walking several
-// independent trees together lets the processor overlap their cache misses,
-// which a one-tree-at-a-time walk serializes.
+// groupSize is how many walks go on at once where not all can: trees of a
+// model kept as node arrays, in Predict, and rows through one tree, in
+// batch scoring. Walking several independent paths together lets the
+// processor overlap their cache misses, which one walk at a time
+// serializes.
 const groupSize = 64
 
 // rowBlock is how many rows pass through one tree before the next tree, in
 // batch scoring. It is large because the more rows share a tree while its
-// nodes are in cache, the fewer misses each row pays (on 50,000-row trees:
-// 512 rows, 15 µs a row; 16,384 rows, 5.4 µs a row).
+// nodes are in cache, the fewer misses each row pays.
 const rowBlock = 1 << 16
 
 // Regressor is a trained random-forest regressor: the average of its trees'
@@ -366,6 +367,14 @@ func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
 			return fmt.Errorf("row %d: %w", i, err)
 		}
 	}
+	r.predictBatch(X, out, false)
+	return nil
+}
+
+// predictBatch is PredictBatch on rows already checked, walking blocks
+// with descendRowsGo if portable, so that tests can check it against the
+// assembly.
+func (r *Regressor) predictBatch(X [][]float64, out []float64, portable bool) {
 	workers := r.workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -381,7 +390,7 @@ func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
 			clear(acc)
 			for t := range nt {
 				if r.exits != nil {
-					r.addBlockTree(r.exits[t], X[blo:bhi], acc)
+					r.addBlockTree(r.exits[t], X[blo:bhi], acc, portable)
 				} else {
 					r.addNodeTree(r.roots[t], X[blo:bhi], acc)
 				}
@@ -392,13 +401,13 @@ func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
 			}
 		}
 	})
-	return nil
 }
 
 // addBlockTree adds to acc[i] the value of the leaf X[i] reaches in the
-// tree whose root exit is root, walking groupSize rows at a time in rounds
-// as predictBlocks walks trees.
-func (r *Regressor) addBlockTree(root uint64, X [][]float64, acc []float64) {
+// tree whose root exit is root. It walks groupSize rows at a time in
+// rounds, as predictBlocks walks trees; between rounds, new rows take the
+// places of those that reached their leaves.
+func (r *Regressor) addBlockTree(root uint64, X [][]float64, acc []float64, portable bool) {
 	if !isChild(root) {
 		v := math.Float64frombits(root)
 		for i := range acc {
@@ -408,30 +417,21 @@ func (r *Regressor) addBlockTree(root uint64, X [][]float64, acc []float64) {
 	}
 	blocks := r.blocks
 	var cur [groupSize]uint64
-	var row [groupSize]uint32
+	var xs [groupSize][]float64
+	var accs [groupSize]*float64
 	next, active := 0, 0
-	for ; active < groupSize && next < len(X); active++ {
-		cur[active], row[active] = root, uint32(next)
-		next++
-	}
-	for active > 0 {
-		touchBlocks(blocks, cur[:active])
-		for k := 0; k < active; {
-			e := blocks[childBlock(cur[k])].exitOf(X[row[k]], childSlot(cur[k]))
-			if isChild(e) {
-				cur[k] = e
-				k++
-				continue
-			}
-			acc[row[k]] += math.Float64frombits(e)
-			if next < len(X) {
-				cur[k], row[k] = root, uint32(next)
-				next++
-				k++
-				continue
-			}
-			active--
-			cur[k], row[k] = cur[active], row[active]
+	for {
+		for ; active < groupSize && next < len(X); active++ {
+			cur[active], xs[active], accs[active] = root, X[next], &acc[next]
+			next++
+		}
+		if active == 0 {
+			return
+		}
+		if portable {
+			active = descendRowsGo(blocks, xs[:active], cur[:active], accs[:active])
+		} else {
+			active = descendRows(blocks, xs[:active], cur[:active], accs[:active])
 		}
 	}
 }
