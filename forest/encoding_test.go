@@ -207,6 +207,9 @@ func FuzzUnmarshalRegressor(f *testing.F) {
 			if err != nil {
 				t.Fatalf("decoded model cannot predict: %v", err)
 			}
+			if r.NumFeatures() <= 1<<12 {
+				checkWalksAgree(t, &r)
+			}
 			// Encoding writes the nodes in one canonical order, which
 			// the input need not follow; after one round it is stable.
 			out, err := r.MarshalBinary()
@@ -229,4 +232,39 @@ func FuzzUnmarshalRegressor(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkWalksAgree checks that Predict, PredictBatch and, for block
+// layouts, the portable walk give the same bits on a few rows that go
+// different ways: all left, all right, and mixed.
+func checkWalksAgree(t *testing.T, r *Regressor) {
+	t.Helper()
+	p := r.NumFeatures()
+	rows := make([][]float64, 4)
+	for i := range rows {
+		rows[i] = make([]float64, p)
+		for j := range rows[i] {
+			rows[i][j] = [4]float64{math.Inf(-1), math.Inf(1), 0.5, float64(j % 2)}[i]
+		}
+	}
+	batch := make([]float64, len(rows))
+	if err := r.PredictBatch(rows, batch); err != nil {
+		t.Fatalf("PredictBatch: %v", err)
+	}
+	portable := make([]float64, len(rows))
+	r.predictBatch(rows, portable, true)
+	for i, x := range rows {
+		got, err := r.Predict(x)
+		if err != nil {
+			t.Fatalf("Predict: %v", err)
+		}
+		if math.Float64bits(got) != math.Float64bits(batch[i]) || math.Float64bits(got) != math.Float64bits(portable[i]) {
+			t.Fatalf("row %d: Predict %v, PredictBatch %v, portable batch %v", i, got, batch[i], portable[i])
+		}
+		if r.exits != nil {
+			if w := r.walkBlocks(x, true); math.Float64bits(w) != math.Float64bits(got) {
+				t.Fatalf("row %d: Predict %v, portable walk %v", i, got, w)
+			}
+		}
+	}
 }
