@@ -33,11 +33,14 @@
 // laid out in 128-byte blocks, two cache lines fetched together, each
 // holding three levels of a tree with the leaf values inline; a row waits
 // for memory once per three levels instead of once per level. Predict walks
-// many trees at once, in rounds that first start the fetch of every tree's
-// next block and then descend through blocks already in cache, and
-// PredictBatch passes blocks of rows through one tree at a time on all
-// workers. (Models with more than 256 features keep plain 16-byte nodes,
-// walked the same way.)
+// all the trees at once, in rounds that move every tree down one block. On
+// amd64 the walk is in assembly and asks the processor to prefetch each
+// tree's next block as soon as it is known, so the wait for memory
+// overlaps the work on the other trees; elsewhere, or built with the
+// purego tag, a portable walk loads every tree's next block in a tight
+// loop and then descends. PredictBatch passes groups of rows through one
+// tree at a time the same way, on all workers. (Models with more than 256
+// features keep plain 16-byte nodes, walked in groups of trees.)
 //
 // The out-of-bag error (Regressor.HeldOut) is measured while training at
 // almost no cost, and impurity-based feature importances summing to 1 come
