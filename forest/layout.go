@@ -50,8 +50,9 @@ func childSlot(exit uint64) uint    { return uint(exit>>32) & 7 }
 // keeps its trees as plain node arrays.
 const blockFeatures = 256
 
-// maxBlocks keeps every block index within an exit's 32 bits.
-const maxBlocks = math.MaxUint32
+// maxBlocks keeps every block index within an exit's 32 bits. It is typed
+// so that the comparison with a count compiles where int has 32 bits.
+const maxBlocks uint64 = math.MaxUint32
 
 // A leaf above a block's bottom level is padded down to it with splits
 // whose threshold is NaN. A row goes right only if x > threshold, which is
@@ -118,7 +119,7 @@ func layoutBlocks(nt, workers int, tree func(t int) (nodes []node, base int32, n
 	for t := range nt {
 		offset[t+1] += offset[t]
 	}
-	if offset[nt] > maxBlocks {
+	if uint64(offset[nt]) > maxBlocks {
 		return nil, nil, nil, fmt.Errorf("%d blocks, at most %d supported", offset[nt], maxBlocks)
 	}
 	blocks := make([]block, offset[nt])
