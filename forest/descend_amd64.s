@@ -21,6 +21,34 @@
 	CMPQ    R11, $7 \
 	CMOVQCS R12, R11
 
+// DESCEND moves the walk whose exit is in AX down one block of the array
+// at SI, from the slot the exit names, and leaves the exit it reaches in
+// AX. The flags say whether that exit leads to a block: EQ if it does. It
+// reads the row at DI and overwrites BX, R11 to R13 and X0.
+#define DESCEND \
+	MOVL AX, BX \
+	SHLQ $7, BX \
+	ADDQ SI, BX \
+	MOVQ AX, R11 \
+	SHRQ $32, R11 \
+	ANDQ $7, R11 \
+	STEP \
+	STEP \
+	STEP \
+	MOVQ 8(BX)(R11*8), AX \
+	MOVQ $0xFFF8000000000000, R12 \
+	MOVQ AX, R13 \
+	ANDQ R12, R13 \
+	CMPQ R13, R12
+
+// PREFETCH asks for both lines of the block the exit in AX leads to,
+// overwriting R13.
+#define PREFETCH \
+	MOVL AX, R13 \
+	SHLQ $7, R13 \
+	PREFETCHT0 (SI)(R13*1) \
+	PREFETCHT0 64(SI)(R13*1)
+
 // func descendRoundAsm(blocks *block, x *float64, cur *uint64, tid *int32, vals *float64, n int) int
 TEXT ·descendRoundAsm(SB), NOSPLIT, $0-56
 	MOVQ blocks+0(FP), SI
@@ -35,25 +63,9 @@ next:
 	CMPQ DX, CX
 	JGE  done
 	MOVQ (R8)(DX*8), AX                 // the exit into the tree's block
-	MOVL AX, BX
-	SHLQ $7, BX
-	ADDQ SI, BX                         // &blocks[childBlock]
-	MOVQ AX, R11
-	SHRQ $32, R11
-	ANDQ $7, R11                        // childSlot
-	STEP
-	STEP
-	STEP
-	MOVQ 8(BX)(R11*8), AX               // exit[s-7], at offset 64+8(s-7)
-	MOVQ $0xFFF8000000000000, R12       // childTag
-	MOVQ AX, R13
-	ANDQ R12, R13
-	CMPQ R13, R12
+	DESCEND
 	JNE  leaf
-	MOVL AX, R13
-	SHLQ $7, R13
-	PREFETCHT0 (SI)(R13*1)              // both lines of the next block
-	PREFETCHT0 64(SI)(R13*1)
+	PREFETCH
 	MOVQ AX, (R8)(DX*8)
 	INCQ DX
 	JMP  next
@@ -86,26 +98,10 @@ rnext:
 	JGE  rdone
 	LEAQ (DX)(DX*2), DI
 	MOVQ (R9)(DI*8), DI                 // &xs[k][0]: slice headers are 3 words
-	MOVQ (R8)(DX*8), AX
-	MOVL AX, BX
-	SHLQ $7, BX
-	ADDQ SI, BX
-	MOVQ AX, R11
-	SHRQ $32, R11
-	ANDQ $7, R11
-	STEP
-	STEP
-	STEP
-	MOVQ 8(BX)(R11*8), AX
-	MOVQ $0xFFF8000000000000, R12
-	MOVQ AX, R13
-	ANDQ R12, R13
-	CMPQ R13, R12
+	MOVQ (R8)(DX*8), AX                 // the exit into the row's block
+	DESCEND
 	JNE  rleaf
-	MOVL AX, R13
-	SHLQ $7, R13
-	PREFETCHT0 (SI)(R13*1)
-	PREFETCHT0 64(SI)(R13*1)
+	PREFETCH
 	MOVQ AX, (R8)(DX*8)
 	INCQ DX
 	JMP  rnext
