@@ -220,18 +220,13 @@ func (c ClassifierConfig) Train(ctx context.Context, schema stream.Schema, X [][
 // leafProbs returns the class probabilities of the leaf x reaches in tree t.
 func (cl *Classifier) leafProbs(t int, x []float64) []float64 {
 	i := cl.roots[t]
-	for {
-		nd := &cl.nodes[i]
-		if nd.left == i {
-			j := int(nd.feat) * cl.k
-			return cl.probs[j : j+cl.k]
-		}
-		if x[nd.feat] > nd.thr {
-			i = nd.left + 1
-		} else {
-			i = nd.left
-		}
+	nd := &cl.nodes[i]
+	for !nd.isLeaf(i) {
+		i = nd.child(x)
+		nd = &cl.nodes[i]
 	}
+	j := int(nd.feat) * cl.k
+	return cl.probs[j : j+cl.k]
 }
 
 // Probabilities writes the average over the trees of the class

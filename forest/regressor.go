@@ -326,14 +326,9 @@ func (r *Regressor) predictNodes(x []float64) float64 {
 		}
 		for active > 0 {
 			for k := 0; k < active; {
-				i := cur[k]
-				nd := &nodes[i]
-				if nd.left != i {
-					j := nd.left
-					if x[nd.feat] > nd.thr {
-						j++
-					}
-					cur[k] = j
+				nd := &nodes[cur[k]]
+				if !nd.isLeaf(cur[k]) {
+					cur[k] = nd.child(x)
 					k++
 					continue
 				}
@@ -448,14 +443,9 @@ func (r *Regressor) addNodeTree(root int32, X [][]float64, acc []float64) {
 	}
 	for active > 0 {
 		for k := 0; k < active; {
-			i := cur[k]
-			nd := &nodes[i]
-			if nd.left != i {
-				j := nd.left
-				if X[row[k]][nd.feat] > nd.thr {
-					j++
-				}
-				cur[k] = j
+			nd := &nodes[cur[k]]
+			if !nd.isLeaf(cur[k]) {
+				cur[k] = nd.child(X[row[k]])
 				k++
 				continue
 			}

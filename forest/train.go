@@ -111,6 +111,15 @@ type node struct {
 
 func (nd node) isLeaf(self int32) bool { return nd.left == self }
 
+// child returns the index of the child x goes to from split nd: rows with
+// x[feat] <= thr go left.
+func (nd *node) child(x []float64) int32 {
+	if x[nd.feat] > nd.thr {
+		return nd.left + 1
+	}
+	return nd.left
+}
+
 // tree is one grown tree.
 type tree struct {
 	nodes []node
@@ -122,16 +131,10 @@ type tree struct {
 // leaf returns the index of the leaf x falls into.
 func (t *tree) leaf(x []float64) int32 {
 	i := int32(0)
-	for {
-		nd := t.nodes[i]
-		if nd.left == i {
-			return i
-		}
-		i = nd.left
-		if x[nd.feat] > nd.thr {
-			i++
-		}
+	for nd := &t.nodes[0]; !nd.isLeaf(i); nd = &t.nodes[i] {
+		i = nd.child(x)
 	}
+	return i
 }
 
 type frame struct {
