@@ -219,3 +219,31 @@ func TestDecodedTreeShapes(t *testing.T) {
 		assert.Equal(t, got, portable[i], "x=%v portable batch", c.x)
 	}
 }
+
+// TestLayoutClustersPages checks that a row's walk down a tree meets a new
+// page seldom: laid out depth-first, this forest's walks would meet 0.62
+// pages a block visited; clustered they meet 0.50.
+func TestLayoutClustersPages(t *testing.T) {
+	X, y := friedman1(4000, 1, 5)
+	r, err := Config{Trees: 8, Seed: 2}.Fit(context.Background(), X, y)
+	require.NoError(t, err)
+	require.NotNil(t, r.exits)
+	rows, _ := friedman1(500, 1, 6)
+	pages, visits := 0, 0
+	for _, x := range rows {
+		for _, e := range r.exits {
+			page := -1
+			for isChild(e) {
+				b := int(childBlock(e))
+				if b/pageBlocks != page {
+					page = b / pageBlocks
+					pages++
+				}
+				visits++
+				e = r.blocks[b].exitOf(x, childSlot(e))
+			}
+		}
+	}
+	ratio := float64(pages) / float64(visits)
+	assert.Less(t, ratio, 0.55, "pages met per block visited")
+}
