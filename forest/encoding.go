@@ -256,7 +256,7 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 		*r = out
 		return nil
 	}
-	out.blocks, out.exits, out.sizes, err = layoutBlocks(nt, runtime.GOMAXPROCS(0), func(t int) ([]node, int32, int) {
+	out.blocks, out.owner, out.exits, out.sizes, err = layoutBlocks(nt, runtime.GOMAXPROCS(0), func(t int) ([]node, int32, int) {
 		return nodes, roots[t], int(size(t))
 	})
 	if err != nil {

@@ -34,7 +34,9 @@ type Regressor struct {
 	// With at most blockFeatures features the trees are laid out in blocks
 	// and exits holds each tree's root exit; otherwise nodes holds the
 	// nodes of all trees, one after another, and roots each tree's root.
+	// A method that walks blocks keeps owner alive until it is done.
 	blocks  []block
+	owner   *blockOwner
 	exits   []uint64
 	nodes   []node
 	roots   []int32
@@ -90,7 +92,7 @@ func assemble(p int, trees []tree, workers int) (*Regressor, error) {
 	r := &Regressor{p: p, workers: workers}
 	if p <= blockFeatures {
 		var err error
-		r.blocks, r.exits, r.sizes, err = layoutBlocks(len(trees), workers, func(t int) ([]node, int32, int) {
+		r.blocks, r.owner, r.exits, r.sizes, err = layoutBlocks(len(trees), workers, func(t int) ([]node, int32, int) {
 			return trees[t].nodes, 0, len(trees[t].nodes)
 		})
 		if err != nil {
@@ -304,6 +306,7 @@ func (r *Regressor) walkBlocks(x []float64, portable bool) float64 {
 			sum += v
 		}
 	}
+	runtime.KeepAlive(r.owner)
 	return sum / float64(len(exits))
 }
 
@@ -396,6 +399,7 @@ func (r *Regressor) predictBatch(X [][]float64, out []float64, portable bool) {
 			}
 		}
 	})
+	runtime.KeepAlive(r.owner)
 }
 
 // addBlockTree adds to acc[i] the value of the leaf X[i] reaches in the
@@ -501,7 +505,9 @@ func (r *Regressor) tree(t int, sc *treeScratch) []node {
 		if sc == nil {
 			sc = new(treeScratch)
 		}
-		return blockTree(r.blocks, r.exits[t], r.p, sc)
+		nodes := blockTree(r.blocks, r.exits[t], r.p, sc)
+		runtime.KeepAlive(r.owner)
+		return nodes
 	}
 	root := r.roots[t]
 	nodes := slices.Clone(r.nodes[root : root+r.sizes[t]])

@@ -1,0 +1,6 @@
+//go:build !linux || !(amd64 || arm64)
+
+package forest
+
+// newBlocks returns n zeroed blocks, in the Go heap: the owner is nil.
+func newBlocks(n int) ([]block, *blockOwner) { return make([]block, n), nil }
