@@ -15,31 +15,61 @@
 	MOVSD   (DI)(R13*8), X0 \
 	XORL    R13, R13 \
 	UCOMISD (BX)(R12*8), X0 \
+	STEPTAIL
+
+// PADDEDSTEP is STEP for a row at DI padded to blockFeatures values, which
+// any feature byte indexes: past the bottom split it reads thresholds and
+// features from slot s itself, still inside the block, and saves the mask.
+#define PADDEDSTEP \
+	MOVBQZX 56(BX)(R11*1), R13 \
+	MOVSD   (DI)(R13*8), X0 \
+	XORL    R13, R13 \
+	UCOMISD (BX)(R11*8), X0 \
+	STEPTAIL
+
+// STEPTAIL takes the comparison's flags to the next slot.
+#define STEPTAIL \
 	SETHI   R13B \
 	LEAQ    1(R11)(R11*1), R12 \
 	ADDQ    R13, R12 \
 	CMPQ    R11, $7 \
 	CMOVQCS R12, R11
 
-// DESCEND moves the walk whose exit is in AX down one block of the array
-// at SI, from the slot the exit names, and leaves the exit it reaches in
-// AX. The flags say whether that exit leads to a block: EQ if it does. It
-// reads the row at DI and overwrites BX, R11 to R13 and X0.
-#define DESCEND \
+// ENTER points BX at the block the exit in AX leads to, of the array at
+// SI, and R11 at the slot to start from.
+#define ENTER \
 	MOVL AX, BX \
 	SHLQ $7, BX \
 	ADDQ SI, BX \
 	MOVQ AX, R11 \
 	SHRQ $32, R11 \
-	ANDQ $7, R11 \
-	STEP \
-	STEP \
-	STEP \
+	ANDQ $7, R11
+
+// LEAVE loads the exit the walk reached into AX and sets the flags to EQ
+// if it leads to a block: if its top 13 bits, childTag, are all set.
+#define LEAVE \
 	MOVQ 8(BX)(R11*8), AX \
-	MOVQ $0xFFF8000000000000, R12 \
 	MOVQ AX, R13 \
-	ANDQ R12, R13 \
-	CMPQ R13, R12
+	SARQ $51, R13 \
+	CMPQ R13, $-1
+
+// DESCEND moves the walk whose exit is in AX down one block, leaving the
+// exit it reaches in AX and the flags as LEAVE sets them. It reads the row
+// at DI and overwrites BX, R11 to R13 and X0. PADDEDDESCEND does the same
+// on a padded row.
+#define DESCEND \
+	ENTER \
+	STEP \
+	STEP \
+	STEP \
+	LEAVE
+
+#define PADDEDDESCEND \
+	ENTER \
+	PADDEDSTEP \
+	PADDEDSTEP \
+	PADDEDSTEP \
+	LEAVE
 
 // PREFETCH asks for both lines of the block the exit in AX leads to,
 // overwriting R13.
@@ -49,7 +79,7 @@
 	PREFETCHT0 (SI)(R13*1) \
 	PREFETCHT0 64(SI)(R13*1)
 
-// func descendRoundAsm(blocks *block, x *float64, cur *uint64, tid *int32, vals *float64, n int) int
+// func descendRoundAsm(blocks *block, x *[blockFeatures]float64, cur *uint64, tid *int32, vals *float64, n int) int
 TEXT ·descendRoundAsm(SB), NOSPLIT, $0-56
 	MOVQ blocks+0(FP), SI
 	MOVQ x+8(FP), DI
@@ -63,7 +93,7 @@ next:
 	CMPQ DX, CX
 	JGE  done
 	MOVQ (R8)(DX*8), AX                 // the exit into the tree's block
-	DESCEND
+	PADDEDDESCEND
 	JNE  leaf
 	PREFETCH
 	MOVQ AX, (R8)(DX*8)
