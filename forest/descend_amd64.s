@@ -2,74 +2,61 @@
 
 #include "textflag.h"
 
-// STEP moves slot R11 of the block at BX one level down, as block.exitOf
-// does: to 2s+1 if x[feat[s]] <= thr[s], else to 2s+2, and not at all once
-// s is past the bottom split (s >= 7). The threshold and feature are read
-// at index s&7 whatever s is, which stays inside the block; for s >= 7 the
-// result is discarded. Index 7 reads the feature bytes as a threshold and
-// the zero padding byte as feature 0.
-#define STEP \
-	MOVQ    R11, R12 \
-	ANDQ    $7, R12 \
-	MOVBQZX 56(BX)(R12*1), R13 \
-	MOVSD   (DI)(R13*8), X0 \
-	XORL    R13, R13 \
-	UCOMISD (BX)(R12*8), X0 \
-	STEPTAIL
-
-// PADDEDSTEP is STEP for a row at DI padded to blockFeatures values, which
-// any feature byte indexes: past the bottom split it reads thresholds and
-// features from slot s itself, still inside the block, and saves the mask.
-#define PADDEDSTEP \
-	MOVBQZX 56(BX)(R11*1), R13 \
-	MOVSD   (DI)(R13*8), X0 \
-	XORL    R13, R13 \
-	UCOMISD (BX)(R11*8), X0 \
-	STEPTAIL
-
-// STEPTAIL takes the comparison's flags to the next slot.
-#define STEPTAIL \
-	SETHI   R13B \
-	LEAQ    1(R11)(R11*1), R12 \
-	ADDQ    R13, R12 \
-	CMPQ    R11, $7 \
-	CMOVQCS R12, R11
-
-// ENTER points BX at the block the exit in AX leads to, of the array at
-// SI, and R11 at the slot to start from.
-#define ENTER \
-	MOVL AX, BX \
-	SHLQ $7, BX \
-	ADDQ SI, BX \
-	MOVQ AX, R11 \
-	SHRQ $32, R11 \
-	ANDQ $7, R11
-
-// LEAVE loads the exit the walk reached into AX and sets the flags to EQ
-// if it leads to a block: if its top 13 bits, childTag, are all set.
-#define LEAVE \
-	MOVQ 8(BX)(R11*8), AX \
-	MOVQ AX, R13 \
-	SARQ $51, R13 \
-	CMPQ R13, $-1
-
-// DESCEND moves the walk whose exit is in AX down one block, leaving the
-// exit it reaches in AX and the flags as LEAVE sets them. It reads the row
-// at DI and overwrites BX, R11 to R13 and X0. PADDEDDESCEND does the same
-// on a padded row.
+// DESCEND moves the walk whose exit is in AX down one block of the array
+// at SI, reading the row at DI, and leaves the exit it reaches in AX, with
+// the flags EQ if that exit leads to another block. It overwrites BX and
+// R11 to R13, and X0 to X7.
+//
+// Rather than three dependent steps, one a level, it compares the row
+// with all seven thresholds at once: each split's comparison depends only
+// on its own feature, so the seven run side by side, and walkExits maps
+// the slot the walk starts from and the seven results to the slot it
+// ends at. A split that is never reached costs a comparison whose result
+// is ignored. A padding split's NaN threshold compares false (thr < x is
+// false for NaN), sending the row left as exitOf does. Every feature of a
+// block, used or not, indexes the row.
 #define DESCEND \
-	ENTER \
-	STEP \
-	STEP \
-	STEP \
-	LEAVE
-
-#define PADDEDDESCEND \
-	ENTER \
-	PADDEDSTEP \
-	PADDEDSTEP \
-	PADDEDSTEP \
-	LEAVE
+	MOVL     AX, BX \
+	SHLQ     $7, BX \
+	ADDQ     SI, BX \         // BX: the block
+	MOVQ     AX, R11 \
+	SHRQ     $24, R11 \
+	ANDQ     $0x700, R11 \    // R11: the starting slot, times 256
+	MOVBQZX  56(BX), R12 \    // X0 to X3: x[feat[0]] to x[feat[6]]
+	MOVBQZX  57(BX), R13 \
+	MOVSD    (DI)(R12*8), X0 \
+	MOVHPD   (DI)(R13*8), X0 \
+	MOVBQZX  58(BX), R12 \
+	MOVBQZX  59(BX), R13 \
+	MOVSD    (DI)(R12*8), X1 \
+	MOVHPD   (DI)(R13*8), X1 \
+	MOVBQZX  60(BX), R12 \
+	MOVBQZX  61(BX), R13 \
+	MOVSD    (DI)(R12*8), X2 \
+	MOVHPD   (DI)(R13*8), X2 \
+	MOVBQZX  62(BX), R12 \
+	MOVSD    (DI)(R12*8), X3 \
+	MOVUPD   0(BX), X4 \      // X4 to X7: thr[0] to thr[6], and the feature bytes
+	MOVUPD   16(BX), X5 \
+	MOVUPD   32(BX), X6 \
+	MOVUPD   48(BX), X7 \
+	CMPPD    X0, X4, $1 \     // thr < x: go right
+	CMPPD    X1, X5, $1 \
+	CMPPD    X2, X6, $1 \
+	CMPPD    X3, X7, $1 \
+	SHUFPS   $0x88, X5, X4 \  // one 32-bit lane a split
+	SHUFPS   $0x88, X7, X6 \
+	MOVMSKPS X4, R12 \
+	MOVMSKPS X6, R13 \
+	SHLQ     $4, R13 \
+	ORQ      R13, R12 \       // R12: bit s set if the row goes right at s
+	ORQ      R12, R11 \
+	LEAQ     ·walkExits(SB), R12 \
+	MOVBQZX  (R12)(R11*1), R11 \ // R11: the slot reached, 7 to 14
+	MOVQ     8(BX)(R11*8), AX \   // exit[R11-7]
+	MOVQ     AX, R13 \
+	SARQ     $51, R13 \
+	CMPQ     R13, $-1             // are childTag's 13 bits all set?
 
 // PREFETCH asks for both lines of the block the exit in AX leads to,
 // overwriting R13.
@@ -79,7 +66,7 @@
 	PREFETCHT0 (SI)(R13*1) \
 	PREFETCHT0 64(SI)(R13*1)
 
-// func descendRoundAsm(blocks *block, x *[blockFeatures]float64, cur *uint64, tid *int32, vals *float64, n int) int
+// func descendRoundAsm(blocks *block, x *float64, cur *uint64, tid *int32, vals *float64, n int) int
 TEXT ·descendRoundAsm(SB), NOSPLIT, $0-56
 	MOVQ blocks+0(FP), SI
 	MOVQ x+8(FP), DI
@@ -93,7 +80,7 @@ next:
 	CMPQ DX, CX
 	JGE  done
 	MOVQ (R8)(DX*8), AX                 // the exit into the tree's block
-	PADDEDDESCEND
+	DESCEND
 	JNE  leaf
 	PREFETCH
 	MOVQ AX, (R8)(DX*8)

@@ -4,8 +4,8 @@ package forest
 
 // descendRound moves every tree in cur down by one block; see
 // descendRoundGo.
-func descendRound(blocks []block, x *[blockFeatures]float64, cur []uint64, tid []int32, vals []float64) int {
-	return descendRoundGo(blocks, x[:], cur, tid, vals)
+func descendRound(blocks []block, x []float64, cur []uint64, tid []int32, vals []float64) int {
+	return descendRoundGo(blocks, x, cur, tid, vals)
 }
 
 // descendRows moves every row in cur down by one block; see

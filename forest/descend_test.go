@@ -31,8 +31,6 @@ func TestDescendRoundMatchesPortable(t *testing.T) {
 		return w
 	}
 	for i, x := range X[:50] {
-		var row [blockFeatures]float64
-		copy(row[:], x)
 		var cur, curGo []uint64
 		var tid, tidGo []int32
 		for ti, e := range r.exits {
@@ -43,7 +41,7 @@ func TestDescendRoundMatchesPortable(t *testing.T) {
 		curGo, tidGo = slices.Clone(cur), slices.Clone(tid)
 		vals, valsGo := make([]float64, len(r.exits)), make([]float64, len(r.exits))
 		for round := 0; len(cur) > 0; round++ {
-			n := descendRound(r.blocks, &row, cur, tid, vals)
+			n := descendRound(r.blocks, x, cur, tid, vals)
 			nGo := descendRoundGo(r.blocks, x, curGo, tidGo, valsGo)
 			require.Equal(t, nGo, n, "row %d round %d: trees still walking", i, round)
 			cur, tid, curGo, tidGo = cur[:n], tid[:n], curGo[:nGo], tidGo[:nGo]

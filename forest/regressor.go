@@ -280,8 +280,6 @@ func (r *Regressor) predictBlocks(x []float64) float64 {
 // tests can check it against the assembly.
 func (r *Regressor) walkBlocks(x []float64, portable bool) float64 {
 	blocks, exits := r.blocks, r.exits
-	var row [blockFeatures]float64 // padded for descendRound
-	copy(row[:], x)
 	var vals [chunkTrees]float64
 	var cur [chunkTrees]uint64 // each tree's exit into its current block
 	var tid [chunkTrees]int32
@@ -301,7 +299,7 @@ func (r *Regressor) walkBlocks(x []float64, portable bool) float64 {
 			if portable {
 				active = descendRoundGo(blocks, x, cur[:active], tid[:active], vals[:len(chunk)])
 			} else {
-				active = descendRound(blocks, &row, cur[:active], tid[:active], vals[:len(chunk)])
+				active = descendRound(blocks, x, cur[:active], tid[:active], vals[:len(chunk)])
 			}
 		}
 		for _, v := range vals[:len(chunk)] {
