@@ -34,13 +34,22 @@
 // holding three levels of a tree with the leaf values inline; a row waits
 // for memory once per three levels instead of once per level. Predict walks
 // all the trees at once, in rounds that move every tree down one block. On
-// amd64 the walk is in assembly and asks the processor to prefetch each
-// tree's next block as soon as it is known, so the wait for memory
-// overlaps the work on the other trees; elsewhere, or built with the
-// purego tag, a portable walk loads every tree's next block in a tight
-// loop and then descends. PredictBatch passes groups of rows through one
-// tree at a time the same way, on all workers. (Models with more than 256
-// features keep plain 16-byte nodes, walked in groups of trees.)
+// amd64 the walk is in assembly: it compares the row with a block's seven
+// thresholds at once and asks the processor to prefetch each tree's next
+// block as soon as it is known, so the wait for memory overlaps the work
+// on the other trees. Elsewhere, or built with the purego tag, a portable
+// walk loads every tree's next block in a tight loop and then descends.
+// PredictBatch passes groups of rows through one tree at a time the same
+// way, on all workers. (Models with more than 256 features keep plain
+// 16-byte nodes, walked in groups of trees.)
+//
+// A large forest also misses the processor's TLB, the cache of page
+// addresses. Each tree's blocks are ordered so that a 4 KiB page holds a
+// block and as many of its descendants as fit, and on Linux (amd64 and
+// arm64) a block array of 8 MiB or more is mapped outside the Go heap on
+// 2 MiB huge pages, where the kernel allows them (transparent huge pages
+// "madvise" or "always"). That memory is returned when the model is no
+// longer reachable; runtime.MemStats does not count it.
 //
 // The out-of-bag error (Regressor.HeldOut) is measured while training at
 // almost no cost, and impurity-based feature importances summing to 1 come
