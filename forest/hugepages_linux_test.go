@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -104,19 +103,6 @@ func TestHugeModelPredicts(t *testing.T) {
 	var back Regressor
 	require.NoError(t, back.UnmarshalBinary(data))
 	require.NotNil(t, back.owner)
-	for _, m := range []*Regressor{r, &back} {
-		out := make([]float64, len(rows))
-		require.NoError(t, m.PredictBatch(rows, out))
-		for i, x := range rows {
-			want := 0.0
-			for ti := range trees {
-				want += trees[ti].nodes[trees[ti].leaf(x)].thr
-			}
-			want /= float64(len(trees))
-			got, err := m.Predict(x)
-			require.NoError(t, err)
-			require.Equal(t, math.Float64bits(want), math.Float64bits(got), "row %d", i)
-			require.Equal(t, math.Float64bits(want), math.Float64bits(out[i]), "batch row %d", i)
-		}
-	}
+	requirePredictsAsGrown(t, r, trees, rows, "trained")
+	requirePredictsAsGrown(t, &back, trees, rows, "decoded")
 }

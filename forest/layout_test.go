@@ -2,6 +2,7 @@ package forest
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -63,26 +64,7 @@ func TestLayoutPredictsAsGrownTrees(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, p <= blockFeatures, r.exits != nil, "p=%d: block layout", p)
 
-		rows := rowsOnThresholds(trees, p, 400, uint64(p))
-		out := make([]float64, len(rows))
-		require.NoError(t, r.PredictBatch(rows, out))
-		portable := make([]float64, len(rows))
-		r.predictBatch(rows, portable, true)
-		for i, x := range rows {
-			want := 0.0
-			for ti := range trees {
-				want += trees[ti].nodes[trees[ti].leaf(x)].thr
-			}
-			want /= float64(len(trees))
-			got, err := r.Predict(x)
-			require.NoError(t, err)
-			require.Equal(t, math.Float64bits(want), math.Float64bits(got), "p=%d row %d", p, i)
-			require.Equal(t, math.Float64bits(want), math.Float64bits(out[i]), "p=%d batch row %d", p, i)
-			require.Equal(t, math.Float64bits(want), math.Float64bits(portable[i]), "p=%d portable batch row %d", p, i)
-			if r.exits != nil {
-				require.Equal(t, math.Float64bits(want), math.Float64bits(r.walkBlocks(x, true)), "p=%d portable row %d", p, i)
-			}
-		}
+		requirePredictsAsGrown(t, r, trees, rowsOnThresholds(trees, p, 400, uint64(p)), fmt.Sprintf("p=%d", p))
 		for ti := range trees {
 			assert.Len(t, r.tree(ti, nil), len(trees[ti].nodes), "p=%d tree %d", p, ti)
 		}
@@ -105,6 +87,32 @@ func TestLayoutPredictsAsGrownTrees(t *testing.T) {
 				}
 			}
 			assert.Len(t, used, len(r.blocks), "p=%d: blocks in use", p)
+		}
+	}
+}
+
+// requirePredictsAsGrown checks that Predict, PredictBatch and the
+// portable walks all give, to the bit, the average of the leaf values the
+// grown trees reach, added in tree order.
+func requirePredictsAsGrown(t *testing.T, r *Regressor, trees []tree, rows [][]float64, label string) {
+	t.Helper()
+	out := make([]float64, len(rows))
+	require.NoError(t, r.PredictBatch(rows, out))
+	portable := make([]float64, len(rows))
+	r.predictBatch(rows, portable, true)
+	for i, x := range rows {
+		want := 0.0
+		for ti := range trees {
+			want += trees[ti].nodes[trees[ti].leaf(x)].thr
+		}
+		want /= float64(len(trees))
+		got, err := r.Predict(x)
+		require.NoError(t, err)
+		require.Equal(t, math.Float64bits(want), math.Float64bits(got), "%s row %d", label, i)
+		require.Equal(t, math.Float64bits(want), math.Float64bits(out[i]), "%s batch row %d", label, i)
+		require.Equal(t, math.Float64bits(want), math.Float64bits(portable[i]), "%s portable batch row %d", label, i)
+		if r.exits != nil {
+			require.Equal(t, math.Float64bits(want), math.Float64bits(r.walkBlocks(x, true)), "%s portable row %d", label, i)
 		}
 	}
 }
