@@ -30,18 +30,18 @@
 //
 // Prediction does not allocate, and it is bound by memory: a row visits
 // some 1,900 nodes of a 100-tree forest grown on 50,000 rows. So trees are
-// laid out in 128-byte blocks, two cache lines fetched together, each
-// holding three levels of a tree with the leaf values inline; a row waits
-// for memory once per three levels instead of once per level. Predict walks
-// all the trees at once, in rounds that move every tree down one block. On
-// amd64 the walk is in assembly: it compares the row with a block's seven
-// thresholds at once and asks the processor to prefetch each tree's next
-// block as soon as it is known, so the wait for memory overlaps the work
-// on the other trees. Elsewhere, or built with the purego tag, a portable
-// walk loads every tree's next block in a tight loop and then descends.
-// PredictBatch passes groups of rows through one tree at a time the same
-// way, on all workers. (Models with more than 256 features keep plain
-// 16-byte nodes, walked in groups of trees.)
+// laid out in 128-byte blocks, two adjacent cache lines asked for together,
+// each holding three levels of a tree with the leaf values inline; a row
+// waits for memory once per three levels instead of once per level. Predict
+// walks all the trees at once, in rounds that move every tree down one
+// block. On amd64 the walk is in assembly: it compares the row with a
+// block's seven thresholds at once and asks the processor to prefetch each
+// tree's next block as soon as it is known, so the wait for memory
+// overlaps the work on the other trees. Elsewhere, or built with the
+// purego tag, a portable walk loads every tree's next block in a tight
+// loop and then descends. PredictBatch passes groups of rows through one
+// tree at a time the same way, on all workers. (Models with more than 256
+// features keep plain 16-byte nodes, walked in groups of trees.)
 //
 // A large forest also misses the processor's TLB, the cache of page
 // addresses. Each tree's blocks are ordered so that a 4 KiB page holds a

@@ -15,11 +15,11 @@ import (
 //
 // Prediction is bound by memory, not arithmetic: a 100-tree forest grown on
 // 50,000 rows visits some 1,900 nodes a row. With a node per cache line a
-// row waits for a line per level; a 128-byte block costs about as much as
-// one line (the processor fetches an aligned pair together, and Go
-// allocates large arrays page-aligned), so a row waits once for every three
-// levels. Leaf values sit in the exits themselves, so reaching a leaf costs
-// no further load.
+// row waits for a line per level; a 128-byte block's second line sits next
+// to its first and adds little (random blocks read here took 18.7 ns with
+// both lines against 13.7 ns with one), so a row waits about once for
+// every three levels. Leaf values sit in the exits themselves, so reaching
+// a leaf costs no further load.
 //
 // Subtrees only one or two splits deep, common near the leaves, share
 // blocks: one may start at slot 1 or 2 (two levels) or at slots 3 to 6 (one
@@ -102,10 +102,10 @@ type blockOwner struct{ _ int }
 
 // layoutBlocks lays out nt trees in one array of blocks on up to workers
 // goroutines and returns it with its owner (see newBlocks), each tree's
-// root exit and number of nodes. tree(t) gives tree t as nodes[base:base+n], root first and
-// parents before children. The trees' blocks follow one another in tree
-// order; a first pass counts them, so the array is allocated once and each
-// tree fills its own part of it.
+// root exit and number of nodes. tree(t) gives tree t as
+// nodes[base:base+n], root first and parents before children. The trees'
+// blocks follow one another in tree order; a first pass counts them, so
+// the array is allocated once and each tree fills its own part of it.
 func layoutBlocks(nt, workers int, tree func(t int) (nodes []node, base int32, n int)) ([]block, *blockOwner, []uint64, []int32, error) {
 	builders := make([]blockBuilder, max(1, min(workers, nt)))
 	offset := make([]int, nt+1)
@@ -293,10 +293,10 @@ const pageBlocks = 4096 / int(unsafe.Sizeof(block{}))
 // row's walk touches fewer pages: each page is filled breadth-first from
 // one block down, the blocks that no longer fit starting pages of their
 // own. A walk then meets a new page every two or three blocks instead of
-// nearly every block, and on a forest far larger than the processor's
-// TLB reaches, each new page costs a page walk. On a 100-tree forest of
-// 50,000 rows a row touches about 300 pages instead of 435. It returns the
-// tree's root exit in the new order.
+// nearly every block, which matters on a forest far larger than the
+// processor's TLB reaches: on a 100-tree forest of 50,000 rows a row
+// touches about 300 pages instead of 435, and Predict measured 7% faster.
+// It returns the tree's root exit in the new order.
 func (bb *blockBuilder) cluster(root uint64) uint64 {
 	n := bb.used
 	bb.moved = append(bb.moved[:0], bb.blocks[:n]...)
