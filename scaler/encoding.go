@@ -198,6 +198,10 @@ func decodeStandard(data []byte) (standardState, error) {
 		switch {
 		case !finite(shift) || !finite(mean) || !finite(m2):
 			return standardState{}, formatErr("feature %d: non-finite statistics", j)
+		case !finite(shift + mean):
+			// Fit and Merge keep the mean between the data's extremes, so
+			// one that overflows was never written by this package.
+			return standardState{}, formatErr("feature %d: mean %v + %v overflows", j, shift, mean)
 		case m2 < 0:
 			return standardState{}, formatErr("feature %d: negative sum of squares %v", j, m2)
 		case c == 0 && (shift != 0 || mean != 0 || m2 != 0):

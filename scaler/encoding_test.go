@@ -147,6 +147,9 @@ func TestUnmarshalRefusesBadData(t *testing.T) {
 		{"negative m2", "negative", putFloat(good, 36, -1)},
 		{"huge count", "count", patch(good, 12, 0, 0, 0, 0, 0, 0, 0, 0x80)},
 		{"statistics without values", "without values", putFloat(good, third+16, 0.5)},
+		// Each finite, but shift plus mean, the feature's mean, is not: Fit
+		// and Merge never write that.
+		{"overflowing mean", "overflows", putFloat(putFloat(good, 20, 1.5e308), 28, 1.5e308)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -167,8 +167,9 @@ const epsilon = 0x1p-52
 // Merge adds other's learned minima, maxima and counts to m's, exactly: as
 // if m had also been fed every batch other was fed. m keeps its own target
 // range. Merging a MinMax that has learned nothing is a no-op; different
-// numbers of features give an error wrapping ErrFeatureCount and leave m as
-// it was.
+// numbers of features give an error wrapping ErrFeatureCount, and a combined
+// range too wide for a float64 one wrapping ErrOverflow, and either leaves m
+// as it was.
 func (m *MinMax) Merge(other *MinMax) error {
 	if other == nil || len(other.st.n) == 0 {
 		return nil
@@ -181,6 +182,15 @@ func (m *MinMax) Merge(other *MinMax) error {
 		return fmt.Errorf("%w: merging a scaler of %d features into one of %d", ErrFeatureCount, d, len(m.st.n))
 	}
 	st := &m.st
+	// Checked before anything changes, as in Fit: an infinite range would
+	// map every value to lo, and the decoder would refuse the state.
+	for j := 0; j < d; j++ {
+		if o.n[j] > 0 && st.n[j] > 0 {
+			if lo, hi := min(st.min[j], o.min[j]), max(st.max[j], o.max[j]); !finite(hi - lo) {
+				return fmt.Errorf("%w: feature %d ranges from %v to %v", ErrOverflow, j, lo, hi)
+			}
+		}
+	}
 	for j := 0; j < d; j++ {
 		switch {
 		case o.n[j] == 0:

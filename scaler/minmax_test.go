@@ -122,3 +122,20 @@ func TestMinMaxKeepsTheTransformerContract(t *testing.T) {
 	sample := batchOf([]float64{1, 2, 3}, []float64{4, 5, 6}, []float64{-7, 0.5, math.NaN()}, []float64{2, 2, 2})
 	streamtest.TestTransformer(t, &scaler.MinMax{}, sample)
 }
+
+// TestMinMaxMergeRefusesOverflow: Merge, like Fit, refuses a combined range
+// that does not fit in a float64, rather than learn a state that maps every
+// value to lo and that UnmarshalBinary refuses.
+func TestMinMaxMergeRefusesOverflow(t *testing.T) {
+	a, b := &scaler.MinMax{}, &scaler.MinMax{}
+	fitRows(t, a, []float64{1, -1e308}, []float64{2, -1e308})
+	fitRows(t, b, []float64{3, 1e308})
+	before := mustMarshal(t, a)
+
+	err := a.Merge(b)
+	require.ErrorIs(t, err, scaler.ErrOverflow)
+	assert.Contains(t, err.Error(), "feature 1")
+	assert.Equal(t, before, mustMarshal(t, a), "a refused merge leaves the scaler as it was")
+	var back scaler.MinMax
+	require.NoError(t, back.UnmarshalBinary(mustMarshal(t, a)), "what Merge leaves decodes")
+}
