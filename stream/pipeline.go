@@ -61,7 +61,10 @@ type Pipeline struct {
 	// the frozen state of the moment it was trained.
 	Transformers []Transformer
 	// Trainer fits models on the window. Nil: no retraining; records are
-	// scored by InitialModel, or get NaN predictions without one.
+	// scored by InitialModel, or get NaN predictions without one. A Train
+	// call that returns an error or panics fails that retrain only: the
+	// previous model stays, and the failure is logged and counted in
+	// Stats().RetrainsFailed.
 	Trainer Trainer
 	// InitialModel, if set, scores records until the first retrain: a model
 	// saved by an earlier run, say. Versions continue from its Version.
@@ -82,7 +85,9 @@ type Pipeline struct {
 	// default 10,000.
 	Window int
 	// MinTrain is how many labeled records must arrive before the first model
-	// is trained; default 500 (or Window, if smaller).
+	// is trained while the stream runs; default 500 (or Window, if smaller).
+	// The retrain at io.EOF (see NoFinalTrain) does not wait for it, so a
+	// short stream still ends with a model trained on what it had.
 	MinTrain int
 	// RetrainEvery is how many new labeled records make a retrain due;
 	// default 2,000.
@@ -228,8 +233,9 @@ func (r *run) fail(err error) {
 //
 // After io.EOF or cancellation every batch already read is scored and written
 // to the Sink before Run returns; Run returns nil after io.EOF and ctx.Err()
-// after cancellation. A stage's error or panic stops the run and is returned
-// as a *StageError naming the stage; every batch read is then acknowledged
+// after cancellation. A stage's error or panic (other than the Trainer's,
+// which fails only that retrain) stops the run and is returned as a
+// *StageError naming the stage; every batch read is then acknowledged
 // with that error. Run closes the Source, Sink and DeadLetter that implement
 // io.Closer before it returns.
 //
@@ -245,6 +251,11 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}
 	cfg, err := p.config()
 	if err != nil {
+		// The caller handed the stages over to Run, and this Pipeline can
+		// never run again, so they are closed here as on any other return.
+		if closeErr := p.closeStages(); closeErr != nil {
+			return errors.Join(err, closeErr)
+		}
 		return err
 	}
 	p.stats.init(cfg.accuracyWindow)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -200,25 +201,43 @@ func TestRetrainsThatFallDueDuringTrainingAreCoalescedAndCounted(t *testing.T) {
 }
 
 func TestTheTimeCadenceRetrainsWithoutNewRecordCount(t *testing.T) {
-	tr := &linearTrainer{started: make(chan struct{})}
-	recs := records(100, 7, 0)
-	sent := false
-	src := stream.SourceFunc(testSchema, func(ctx context.Context, _ int) (stream.Batch, stream.AckFunc, error) {
-		if !sent {
-			sent = true
-			return stream.Batch{Records: recs}, nil, nil
+	// The first model comes by count as soon as MinTrain records are in; a
+	// second can only come from the clock, since RetrainEvery is never
+	// reached. The stream stays open until a second training starts.
+	var calls atomic.Int32
+	second := make(chan struct{})
+	tr := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+		if calls.Add(1) == 2 {
+			close(second)
 		}
-		select { // hold the stream open until the clock has made a model
-		case <-tr.started:
+		return stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), nil
+	})
+	recs := records(110, 7, 0)
+	reads := 0
+	src := stream.SourceFunc(testSchema, func(ctx context.Context, _ int) (stream.Batch, stream.AckFunc, error) {
+		reads++
+		switch reads {
+		case 1: // enough for the first model, by count
+			return stream.Batch{Records: recs[:100]}, nil, nil
+		case 2: // new records after it was started: the clock has something to learn
+			return stream.Batch{Records: recs[100:]}, nil, nil
+		}
+		select { // hold the stream open until the clock has started a retrain
+		case <-second:
 			return stream.Batch{}, nil, io.EOF
 		case <-ctx.Done():
 			return stream.Batch{}, nil, ctx.Err()
 		}
 	})
+	// The deadline only turns a missing time cadence into a failure instead
+	// of a hang; it synchronizes nothing.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	p := &stream.Pipeline{Source: src, Trainer: tr, MinTrain: 10, RetrainEvery: 1_000_000,
-		RetrainInterval: 1, NoFinalTrain: true, Logger: quiet}
-	require.NoError(t, p.Run(context.Background()))
-	assert.Equal(t, 1, tr.Calls())
+		RetrainInterval: time.Millisecond, NoFinalTrain: true, Logger: quiet}
+	require.NoError(t, p.Run(ctx), "no retrain came from the clock")
+	assert.GreaterOrEqual(t, int(calls.Load()), 2)
+	assert.GreaterOrEqual(t, p.Stats().Retrains, uint64(2))
 }
 
 func TestFinalTrainAtEOFSeesEveryRecord(t *testing.T) {
@@ -544,4 +563,34 @@ func TestAPanickingFreezeFailsTheRunAtAnyRetrain(t *testing.T) {
 			require.NoError(t, src.CheckAcks())
 		})
 	}
+}
+
+func TestRunClosesItsStagesAlsoWhenTheSettingsAreInvalid(t *testing.T) {
+	// Run promises to close the stages that are io.Closers before it returns;
+	// a Pipeline that cannot start cannot be run again, so nobody else would.
+	sink, dead := &streamtest.Collector{}, &streamtest.Collector{}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, nil), Sink: sink, DeadLetter: dead, BatchSize: -1}
+	require.ErrorIs(t, p.Run(context.Background()), stream.ErrInvalidConfig)
+	assert.Equal(t, 1, sink.Closed())
+	assert.Equal(t, 1, dead.Closed())
+
+	assert.ErrorIs(t, p.Run(context.Background()), stream.ErrAlreadyRun)
+	assert.Equal(t, 1, sink.Closed(), "a second Run closes nothing again")
+}
+
+func TestAPanickingTrainerFailsOnlyThatRetrain(t *testing.T) {
+	var logs lockedBuffer
+	tr := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+		panic("trainer bug")
+	})
+	sink := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(1000, 5, 0)), Trainer: tr, Sink: sink,
+		BatchSize: 100, MinTrain: 100, RetrainEvery: 300, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	require.NoError(t, p.Run(context.Background()), "a Trainer's panic is a failed retrain, not a failed run")
+	st := p.Stats()
+	assert.GreaterOrEqual(t, st.RetrainsFailed, uint64(1), "the retrain at io.EOF at least")
+	assert.Zero(t, st.Retrains)
+	assert.EqualValues(t, 1000, st.Written)
+	assert.Nil(t, p.Model())
+	assert.Contains(t, logs.String(), "trainer bug")
 }

@@ -20,6 +20,13 @@ type Source interface {
 
 // AckFunc acknowledges one batch read from a Source; see Source. An error it
 // returns (a failed commit, say) stops the run.
+//
+// Batches are acknowledged with nil in read order as the Sink finishes
+// them, but other calls come from other goroutines: an AckFunc returned with
+// no records is called at once by the reading goroutine, and once a run
+// fails each stage acknowledges the batches it holds with the error. So
+// AckFuncs may run concurrently and out of read order; a Source whose
+// AckFuncs share state must guard it.
 type AckFunc func(ctx context.Context, err error) error
 
 // Transformer changes the features of a batch in place: normalization,

@@ -13,9 +13,11 @@ import (
 
 // TestSource checks that a finite Source keeps the stream.Source contract:
 // batches no larger than asked for, records that match the schema, io.EOF at
-// the end, an AckFunc that accepts its one call, and a cancelled context
-// answered with an error rather than records or a hang. newSource must
-// return a fresh source over the same finite data each time.
+// the end, an AckFunc that accepts its one call, and a Read with a cancelled
+// context answered with context.Canceled (records returned with it are
+// allowed, as stream.Source allows them with any error; a Read that blocks
+// instead hangs the test until go test's -timeout). newSource must return a
+// fresh source over the same finite data each time.
 func TestSource(t testing.TB, newSource func() stream.Source) {
 	t.Helper()
 	src := newSource()
