@@ -105,9 +105,11 @@ func TestSink(t testing.TB, sink stream.Sink, schema stream.Schema) {
 
 // TestTransformer checks that a Transformer keeps the stream.Transformer
 // contract on a sample batch: many goroutines transforming copies at once get
-// the same result as one, and a batch of rows of the wrong length gives an
-// error, not a panic. For a Fitter it also checks that a frozen copy does
-// not change when the Fitter goes on learning.
+// the same result as one, and a row with a feature too many does not make it
+// panic. (A Pipeline and a Model check every row's length before any
+// Transformer sees it, so an error there is welcome but not required.) For
+// a Fitter it also checks that a frozen copy does not change when the Fitter
+// goes on learning.
 func TestTransformer(t testing.TB, tr stream.Transformer, sample stream.Batch) {
 	t.Helper()
 	ctx := context.Background()
@@ -157,12 +159,8 @@ func TestTransformer(t testing.TB, tr stream.Transformer, sample stream.Batch) {
 		bad := cloneBatch(sample)
 		bad.Records[0].Features = append(bad.Records[0].Features, 1)
 		err := safely("Transform", func() error { return tr.Transform(ctx, &bad) })
-		var pe *panicError
-		switch {
-		case errors.As(err, &pe):
+		if pe := (*panicError)(nil); errors.As(err, &pe) {
 			t.Fatal(pe)
-		case err == nil:
-			t.Fatalf("streamtest: Transform took a record with one feature too many without an error")
 		}
 	}
 }

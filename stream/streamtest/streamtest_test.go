@@ -139,7 +139,9 @@ func TestTransformerCheckCatchesAFrozenCopyThatMoves(t *testing.T) {
 		}
 		return nil
 	})
-	assert.Contains(t, failure(func(t testing.TB) { streamtest.TestTransformer(t, unchecked, sample) }), "one feature too many")
+	// Rows reach a Transformer with the schema's length, so one that does
+	// not check it keeps the contract.
+	assert.Empty(t, failure(func(t testing.TB) { streamtest.TestTransformer(t, unchecked, sample) }))
 
 	panicky := stream.TransformFunc(func(_ context.Context, b *stream.Batch) error {
 		for i := range b.Records {
