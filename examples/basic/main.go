@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -152,10 +153,28 @@ func run(ctx context.Context, opts options, out, logOut io.Writer) error {
 		return err
 	}
 
-	st := p.Stats()
-	fmt.Fprintf(out, "forestream: records=%d written=%d rejected=%d model_version=%d retrains=%d live_mae=%.0f live_r2=%.3f\n",
-		st.Read, st.Written, st.Rejected, st.ModelVersion, st.Retrains, st.Live.MAE, st.Live.R2)
+	printSummary(out, logOut, p.Stats())
 	return nil
+}
+
+// printSummary prints the summary line to out. A short unpaced run can end
+// before the first model has scored a record; then there is no live
+// accuracy, and printing NaN would look like a failure, so the line says
+// n/a and logOut says why.
+func printSummary(out, logOut io.Writer, st stream.Stats) {
+	fmt.Fprintf(out, "forestream: records=%d written=%d rejected=%d model_version=%d retrains=%d live_mae=%s live_r2=%s\n",
+		st.Read, st.Written, st.Rejected, st.ModelVersion, st.Retrains, orNA(st.Live.MAE, 0), orNA(st.Live.R2, 3))
+	if math.IsNaN(st.Live.MAE) {
+		fmt.Fprintln(logOut, "basic: no record was scored by a model before the stream ended, so there is no live accuracy; run more -records, or pace them with -rate")
+	}
+}
+
+// orNA formats x with prec decimals, or as n/a when it is NaN.
+func orNA(x float64, prec int) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(x, 'f', prec, 64)
 }
 
 // askEverySecond logs, once a second, the live model's salary prediction for

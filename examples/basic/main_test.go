@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/forestream/forestream/stream"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -79,4 +82,32 @@ func TestCancellationShutsDownCleanlyWithASummary(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, options{rate: 100, seed: 1, window: 1000, retrainEvery: 500}, &out, io.Discard))
 	assert.Regexp(t, `^forestream: records=\d+ written=\d+ `, out.String())
+}
+
+// A run too short for a model to score any record has no live accuracy;
+// the summary must say so rather than print NaN.
+func TestSummaryWithoutLiveAccuracy(t *testing.T) {
+	var out, logs bytes.Buffer
+	st := stream.Stats{Read: 2000, Written: 2000, ModelVersion: 2, Retrains: 2,
+		Live: stream.Accuracy{MAE: math.NaN(), RMSE: math.NaN(), R2: math.NaN()}}
+	printSummary(&out, &logs, st)
+	assert.Equal(t, "forestream: records=2000 written=2000 rejected=0 model_version=2 retrains=2 live_mae=n/a live_r2=n/a\n", out.String())
+	assert.Contains(t, logs.String(), "no record was scored by a model")
+
+	out.Reset()
+	logs.Reset()
+	st.Live = stream.Accuracy{N: 1000, MAE: 9057.6, RMSE: 12000, R2: 0.9404}
+	printSummary(&out, &logs, st)
+	assert.Equal(t, "forestream: records=2000 written=2000 rejected=0 model_version=2 retrains=2 live_mae=9058 live_r2=0.940\n", out.String())
+	assert.Empty(t, logs.String())
+}
+
+// The command the brief and a new user try: short and unpaced.
+func TestShortUnpacedRunPrintsNoNaN(t *testing.T) {
+	opts, err := parseFlags([]string{"-records", "2000", "-rate", "0"}, func(string) string { return "" }, io.Discard)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), opts, &out, io.Discard))
+	assert.Regexp(t, `^forestream: records=2000 written=2000 rejected=0 model_version=\d+ retrains=\d+ live_mae=(\d+|n/a) live_r2=(-?\d\.\d{3}|n/a)\n$`, out.String())
+	assert.NotContains(t, out.String(), "NaN")
 }
