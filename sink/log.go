@@ -59,6 +59,11 @@ type Log struct {
 	version uint64
 	period  tally // since the last summary
 	run     tally // since the first batch
+	// ref is the first labeled target, subtracted from every target before
+	// it is summed: with large targets of small spread, Σy² − n·ȳ² would
+	// otherwise cancel away the variance that R² divides by.
+	ref     float64
+	hasRef  bool
 	names   []string
 	attrBuf []slog.Attr
 	keyBuf  []string
@@ -71,8 +76,8 @@ type tally struct {
 	m     int64   // labeled records a model scored
 	sumAE float64 // Σ|y − ŷ|
 	sumSE float64 // Σ(y − ŷ)²
-	sumY  float64
-	sumYY float64
+	sumY  float64 // Σ(y − ref), ref being Log.ref
+	sumYY float64 // Σ(y − ref)²
 }
 
 func (t *tally) add(o tally) {
@@ -128,12 +133,16 @@ func (l *Log) Write(ctx context.Context, b stream.ScoredBatch) error {
 		if math.IsNaN(p) || math.IsNaN(r.Target) {
 			continue
 		}
+		if !l.hasRef {
+			l.ref, l.hasRef = r.Target, true
+		}
 		e := r.Target - p
+		y := r.Target - l.ref
 		t.m++
 		t.sumAE += math.Abs(e)
 		t.sumSE += e * e
-		t.sumY += r.Target
-		t.sumYY += r.Target * r.Target
+		t.sumY += y
+		t.sumYY += y * y
 	}
 	l.period.add(t)
 	l.run.add(t)
@@ -245,5 +254,10 @@ func round(x float64) float64 {
 		return math.Round(x)
 	}
 	p := math.Pow(10, 3-math.Floor(math.Log10(math.Abs(x))))
+	if math.IsInf(p, 0) {
+		// Below about 1e-305 the scale overflows and x*p/p would be NaN;
+		// such values are too small for four digits to matter.
+		return x
+	}
 	return math.Round(x*p) / p
 }

@@ -269,3 +269,33 @@ func TestRound(t *testing.T) {
 	assert.True(t, math.IsNaN(round(math.NaN())))
 	assert.True(t, math.IsInf(round(math.Inf(1)), 1))
 }
+
+// R² must not depend on where the targets sit: with large targets of small
+// spread (timestamps, say), Σy² − n·ȳ² cancels catastrophically.
+func TestLogR2WithLargeTargets(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelInfo), Interval: -1, now: newFakeNow().now}
+	b := stream.ScoredBatch{ModelVersion: 1}
+	var ys, ps []float64
+	for i := 0; i < 1000; i++ {
+		y := 1.7e9 + float64(i%100)
+		p := y + float64(i%7) - 3
+		b.Records = append(b.Records, stream.Record{Features: []float64{1}, Target: y})
+		b.Predictions = append(b.Predictions, p)
+		ys, ps = append(ys, y), append(ps, p)
+	}
+	require.NoError(t, l.Write(context.Background(), b))
+	require.NoError(t, l.Close())
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	require.Contains(t, got[0], "r2")
+	assert.InDelta(t, stream.Measure(ps, ys).R2, got[0]["r2"], 0.001)
+}
+
+func TestRoundTinyValues(t *testing.T) {
+	for _, x := range []float64{1e-310, -2.5e-320, math.SmallestNonzeroFloat64} {
+		got := round(x)
+		assert.False(t, math.IsNaN(got), "round(%g) = NaN", x)
+		assert.InEpsilon(t, x, got, 0.001, "round(%g)", x)
+	}
+}
