@@ -59,8 +59,9 @@ func (c Columns) roles() (map[string]string, error) {
 	return m, nil
 }
 
-// parseFeature parses a feature value. Empty is an error rather than NaN: a
-// NaN feature would only be rejected later, further from its line.
+// parseFeature parses a feature value. Empty, NaN and ±Inf (which
+// ParseFloat accepts) are errors: such a feature would only be rejected
+// later, further from its line.
 func parseFeature(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -70,10 +71,14 @@ func parseFeature(s string) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("not a number: %q", s)
 	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("not a finite number: %q", s)
+	}
 	return v, nil
 }
 
-// parseTarget parses a target value: empty means unlabeled.
+// parseTarget parses a target value: empty (or NaN) means unlabeled, and
+// ±Inf is an error for the same reason as in parseFeature.
 func parseTarget(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -82,6 +87,9 @@ func parseTarget(s string) (float64, error) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
 		return 0, fmt.Errorf("not a number: %q", s)
+	}
+	if math.IsInf(v, 0) {
+		return 0, fmt.Errorf("not a finite number: %q", s)
 	}
 	return v, nil
 }

@@ -26,7 +26,8 @@ type CSVOptions struct {
 // and ignored columns, and every other column is a feature, in header order.
 //
 // A line is malformed when it has the wrong number of fields, bad quoting, or
-// a feature or target that is not a number (an empty feature included). Under
+// a feature or target that is not a finite number (an empty or NaN feature
+// included; an empty or NaN target makes the record unlabeled). Under
 // Fail, Read returns the records before it together with a *LineError naming
 // the line, and the same error from then on; under Skip the line is dropped
 // and counted by Skipped.

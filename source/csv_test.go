@@ -230,3 +230,31 @@ func TestCSVBadConfig(t *testing.T) {
 	_, _, err = src.Read(context.Background(), 0)
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 }
+
+// ParseFloat accepts NaN and Inf, as numpy writes them; a feature that is
+// not finite is malformed at its line rather than a bad record later.
+func TestCSVNonFiniteValuesAreMalformed(t *testing.T) {
+	tests := []struct{ in, field, value string }{
+		{"x,y\n1,2\nNaN,3\n", "x", "NaN"},
+		{"x,y\n1,2\n-inf,3\n", "x", "-inf"},
+		{"x,y\n1,2\n3,+Infinity\n", "y", "+Infinity"},
+	}
+	for _, tt := range tests {
+		src, err := NewCSV(strings.NewReader(tt.in), CSVOptions{Columns: Columns{Target: "y"}})
+		require.NoError(t, err)
+		b, _, err := src.Read(context.Background(), 10)
+		assert.Equal(t, 1, b.Len(), tt.in)
+		var le *LineError
+		require.ErrorAs(t, err, &le, tt.in)
+		assert.Equal(t, 3, le.Line, tt.in)
+		assert.Equal(t, tt.field, le.Field, tt.in)
+		assert.Contains(t, err.Error(), tt.value, tt.in)
+	}
+
+	// A NaN target is unlabeled, like an empty one.
+	src, err := NewCSV(strings.NewReader("x,y\n1,nan\n"), CSVOptions{Columns: Columns{Target: "y"}})
+	require.NoError(t, err)
+	recs := readAll(t, src, 10)
+	require.Len(t, recs, 1)
+	assert.False(t, recs[0].Labeled())
+}

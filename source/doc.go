@@ -6,6 +6,7 @@
 // Every source implements stream.Source. None has a batch size of its own:
 // the batch size is the max argument of Read, which the Pipeline sets from its
 // BatchSize, so one setting governs the whole run. A source returns io.EOF
-// once the stream has ended and ctx.Err() once the context is cancelled; the
-// adapters here have nothing to commit, so their AckFunc is nil.
+// once the stream has ended and ctx.Err() once the context is cancelled. Func
+// returns whatever AckFunc its function does; the other sources here have
+// nothing to commit, so their AckFunc is nil.
 package source

@@ -199,8 +199,9 @@ func (s *Faker) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc
 	if s.lim != nil {
 		// ReserveN refuses a batch larger than the burst; a burst of one
 		// batch also lets the stream catch up after one late wake-up, which
-		// is what keeps high rates exact.
-		if n > s.lim.Burst() {
+		// is what keeps high rates exact. It shrinks too when the batches
+		// do, or a stalled reader would get several small batches early.
+		if n != s.lim.Burst() {
 			s.lim.SetBurstAt(now, n)
 		}
 		r := s.lim.ReserveN(now, n)

@@ -324,3 +324,20 @@ func TestPeopleAttrsMatchGofakeit(t *testing.T) {
 		require.Equal(t, a.JobTitle(), fakeJob(b))
 	}
 }
+
+// The bucket holds one batch of the current size: after a stall, a reader
+// that now asks for smaller batches gets one early, not a big batch's worth.
+func TestFakerBurstFollowsTheBatchSize(t *testing.T) {
+	clk := newFakeClock()
+	s := &Faker{Rate: 1000, clock: clk}
+	_, _, err := s.Read(context.Background(), 100)
+	require.NoError(t, err)
+	clk.now = clk.now.Add(10 * time.Second) // a slow consumer
+	for i := 0; i < 2; i++ {
+		b, _, err := s.Read(context.Background(), 10)
+		require.NoError(t, err)
+		require.Equal(t, 10, b.Len())
+	}
+	require.Len(t, clk.slept, 1, "only the first small batch goes without waiting")
+	assert.InDelta(t, 10*time.Millisecond, clk.slept[0], float64(time.Microsecond))
+}
