@@ -23,8 +23,9 @@ import (
 // target under its name, prediction, model_version, and the attributes
 // sorted by name. Numbers keep full precision; NaN and ±Inf (an unlabeled
 // target, a prediction before the first model) are written as null. Flat
-// objects are what jq and dataframe readers expect, and
-// source.NewJSONL reads them back with the same Columns.
+// objects are what jq and dataframe readers expect, and source.NewJSONL
+// reads them back with Columns that name the target, the key and the
+// attributes, and ignore time, prediction and model_version.
 //
 // Output is buffered: it reaches the writer when the buffer fills, on Flush,
 // on Close, and at the end of a Write whose context is done, so a cancelled

@@ -89,6 +89,7 @@ func TestJSONLRoundTrip(t *testing.T) {
 			Features: []float64{float64(i) / 3, math.Pi * float64(i)},
 			Target:   float64(i) * 1.1,
 			Attrs:    map[string]string{"city": "Oslo"},
+			Time:     time.Date(2026, 1, 2, 15, 4, i, 0, time.UTC),
 		}
 		preds[i] = float64(i)
 	}
@@ -99,7 +100,7 @@ func TestJSONLRoundTrip(t *testing.T) {
 	require.NoError(t, j.Close())
 
 	src, err := source.NewJSONL(&buf, source.JSONLOptions{Columns: source.Columns{
-		Target: "salary", Key: "key", Attrs: []string{"city"}, Ignore: []string{"prediction", "model_version"},
+		Target: "salary", Key: "key", Attrs: []string{"city"}, Ignore: []string{"time", "prediction", "model_version"},
 	}})
 	require.NoError(t, err)
 	assert.Equal(t, people, src.Schema())
