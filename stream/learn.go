@@ -87,13 +87,23 @@ func (r *run) learn(in <-chan *item, out chan<- *item) {
 		defer close(trainerDone)
 		r.train(jobs, done)
 	}()
-	l := &learner{win: newWindow(r.cfg.window, r.cfg.schema.NumFeatures()), lastRequest: time.Now()}
+	l := &learner{win: newWindow(r.cfg.window, r.cfg.schema.NumFeatures()), lastRequest: r.p.now()}
 
+	// The time cadence is checked as each batch arrives, and by a timer set
+	// for when the interval since the last retrain runs out: a ticker of
+	// that period, out of step with the retrains, could let one come up to
+	// twice the interval after the last.
+	interval := r.p.RetrainInterval
+	if r.p.Trainer == nil {
+		interval = 0
+	}
+	dueByTime := func() bool { return interval > 0 && r.p.now().Sub(l.lastRequest) >= interval }
 	var tick <-chan time.Time
-	if r.p.RetrainInterval > 0 && r.p.Trainer != nil {
-		t := time.NewTicker(r.p.RetrainInterval)
-		defer t.Stop()
-		tick = t.C
+	var timer *time.Timer
+	if interval > 0 {
+		timer = time.NewTimer(interval)
+		defer timer.Stop()
+		tick = timer.C
 	}
 	eof := false
 loop:
@@ -114,14 +124,22 @@ loop:
 				continue
 			}
 			out <- it
-			r.maybeRetrain(l, jobs, false)
+			r.maybeRetrain(l, jobs, dueByTime())
 		case <-done:
 			l.training = false
 			if l.dues > 0 {
 				r.maybeRetrain(l, jobs, true)
 			}
 		case <-tick:
-			r.maybeRetrain(l, jobs, time.Since(l.lastRequest) >= r.p.RetrainInterval)
+			r.maybeRetrain(l, jobs, dueByTime())
+			// Until the interval since the last retrain runs out, or, with
+			// nothing to learn yet, a whole interval: batches that arrive
+			// meanwhile are checked as they come.
+			left := interval - r.p.now().Sub(l.lastRequest)
+			if left <= 0 {
+				left = interval
+			}
+			timer.Reset(left)
 		}
 	}
 	close(out)
@@ -200,7 +218,7 @@ func (r *run) startRetrain(l *learner, jobs chan<- trainJob) bool {
 	}
 	l.requested, l.training, l.dues = true, true, 0
 	l.sinceRequest = 0
-	l.lastRequest = time.Now()
+	l.lastRequest = r.p.now()
 	jobs <- trainJob{rows: l.win.snapshot(), frozen: frozen}
 	return true
 }

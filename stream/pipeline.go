@@ -94,7 +94,8 @@ type Pipeline struct {
 	RetrainEvery int
 	// RetrainInterval also makes a retrain due once this much time has passed
 	// since the last one and new labeled records have arrived; 0 turns the
-	// time cadence off.
+	// time cadence off. It is checked as each batch arrives and when the
+	// interval runs out, so a retrain is not later than that.
 	RetrainInterval time.Duration
 	// NoFinalTrain skips the retrain that otherwise runs when the Source
 	// ends with io.EOF, so that the final model has seen every record.
@@ -112,6 +113,15 @@ type Pipeline struct {
 	started atomic.Bool
 	model   atomic.Pointer[Model]
 	stats   counters
+	clock   func() time.Time // time.Now unless a test sets it
+}
+
+// now is the time by the Pipeline's clock.
+func (p *Pipeline) now() time.Time {
+	if p.clock != nil {
+		return p.clock()
+	}
+	return time.Now()
 }
 
 // Model returns the newest model, or nil before the first has been trained.

@@ -240,6 +240,61 @@ func TestTheTimeCadenceRetrainsWithoutNewRecordCount(t *testing.T) {
 	assert.GreaterOrEqual(t, p.Stats().Retrains, uint64(2))
 }
 
+func TestTheTimeCadenceIsCheckedAsRecordsArrive(t *testing.T) {
+	// The interval is an hour of a clock the test moves: no timer fires
+	// during the test, so a second training can only come from the check
+	// made when a batch arrives after the interval has passed.
+	start := time.Now()
+	var elapsed atomic.Int64
+	now := func() time.Time { return start.Add(time.Duration(elapsed.Load())) }
+	var calls atomic.Int32
+	second := make(chan struct{})
+	tr := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+		if calls.Add(1) == 2 {
+			close(second)
+		}
+		return stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), nil
+	})
+	firstModel := make(chan struct{})
+	recs := records(110, 7, 0)
+	reads := 0
+	src := stream.SourceFunc(testSchema, func(ctx context.Context, _ int) (stream.Batch, stream.AckFunc, error) {
+		reads++
+		switch reads {
+		case 1:
+			return stream.Batch{Records: recs[:100]}, nil, nil
+		case 2:
+			select {
+			case <-firstModel:
+			case <-ctx.Done():
+				return stream.Batch{}, nil, ctx.Err()
+			}
+			elapsed.Add(int64(2 * time.Hour))
+			return stream.Batch{Records: recs[100:]}, nil, nil
+		}
+		select {
+		case <-second:
+			return stream.Batch{}, nil, io.EOF
+		case <-ctx.Done():
+			return stream.Batch{}, nil, ctx.Err()
+		}
+	})
+	// The deadline only turns a missed cadence into a failure instead of a
+	// hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := &stream.Pipeline{Source: src, Trainer: tr, MinTrain: 10, RetrainEvery: 1_000_000,
+		RetrainInterval: time.Hour, NoFinalTrain: true, Logger: quiet,
+		OnModel: func(m *stream.Model) {
+			if m.Version == 1 {
+				close(firstModel)
+			}
+		}}
+	stream.SetClock(p, now)
+	require.NoError(t, p.Run(ctx), "the batch that came after the interval started no retrain")
+	assert.EqualValues(t, 2, calls.Load())
+}
+
 func TestFinalTrainAtEOFSeesEveryRecord(t *testing.T) {
 	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(1234, 8, 0)), Trainer: &linearTrainer{},
 		MinTrain: 100, RetrainEvery: 500, Window: 5000, Logger: quiet}
