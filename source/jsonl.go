@@ -36,8 +36,9 @@ type JSONLOptions struct {
 // JSONL reads records from JSON Lines: one JSON object per line. Features
 // and the target must be JSON numbers; a null, empty-string or missing target
 // makes the record unlabeled. Attribute and key values may be strings or any
-// other scalar, kept as written. Keys the schema does not name are ignored,
-// and blank lines are skipped.
+// other scalar, kept as written; a null one is left out. Keys the schema does
+// not name are ignored, and blank lines and a byte-order mark at the start
+// are skipped. MaxLineBytes does not count a line's "\n" or "\r\n".
 //
 // A line is malformed when it is not a JSON object, lacks a feature, or holds
 // a value of the wrong kind. Under Fail, Read returns the records before it
@@ -136,7 +137,7 @@ func (j *JSONL) nextLine() ([]byte, error) {
 			frag, err = j.r.ReadSlice('\n')
 			if !tooLong {
 				j.buf = append(j.buf, frag...)
-				if len(j.buf) > j.max+1 { // +1: the newline does not count
+				if len(j.buf) > j.max+2 { // room for a "\r\n", which does not count
 					tooLong = true
 					j.buf = j.buf[:0]
 				}
@@ -152,10 +153,15 @@ func (j *JSONL) nextLine() ([]byte, error) {
 			return nil, io.EOF
 		}
 		j.line++
-		if tooLong {
+		if tooLong || len(bytes.TrimSuffix(bytes.TrimSuffix(j.buf, []byte("\n")), []byte("\r"))) > j.max {
 			return nil, &LineError{Line: j.line, Err: fmt.Errorf("longer than %d bytes", j.max)}
 		}
-		if line := bytes.TrimSpace(j.buf); len(line) > 0 {
+		line := bytes.TrimSpace(j.buf)
+		if j.line == 1 {
+			// Some Windows tools start a UTF-8 file with a byte-order mark.
+			line = bytes.TrimPrefix(line, []byte("\uFEFF"))
+		}
+		if len(line) > 0 {
 			return line, nil
 		}
 		if errors.Is(err, io.EOF) {
@@ -219,7 +225,7 @@ func (j *JSONL) parse(line []byte, dst []float64) (stream.Record, error) {
 		}
 	}
 	if k := j.cols.Key; k != "" {
-		if raw, ok := j.obj[k]; ok {
+		if raw, ok := j.obj[k]; ok && string(raw) != "null" { // no key, as for attributes
 			s, err := jsonScalar(raw)
 			if err != nil {
 				return stream.Record{}, &LineError{Line: j.line, Field: k, Err: err}

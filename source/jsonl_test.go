@@ -137,6 +137,30 @@ func TestJSONLLineTooLong(t *testing.T) {
 	assert.Equal(t, int64(1), src.Skipped())
 }
 
+func TestJSONLLineLengthIgnoresTheLineEnd(t *testing.T) {
+	line := `{"x": 1}` // 8 bytes
+	for _, end := range []string{"\n", "\r\n"} {
+		src, err := NewJSONL(strings.NewReader(line+end+line+" "+end), JSONLOptions{MaxLineBytes: 8})
+		require.NoError(t, err)
+		b, _, err := src.Read(context.Background(), 10)
+		assert.Equal(t, 1, b.Len(), "a line of exactly MaxLineBytes is read, whatever ends it")
+		var le *LineError
+		require.ErrorAs(t, err, &le, "one byte more is too long")
+		assert.Equal(t, 2, le.Line)
+	}
+}
+
+func TestJSONLByteOrderMarkAndNullKey(t *testing.T) {
+	in := "\uFEFF" + `{"x": 1, "id": "a"}` + "\n" + `{"x": 2, "id": null}` + "\n"
+	src, err := NewJSONL(strings.NewReader(in), JSONLOptions{Columns: Columns{Key: "id"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"x"}, src.Schema().Features, "the mark is not part of the first key")
+	recs := readAll(t, src, 10)
+	require.Len(t, recs, 2)
+	assert.Equal(t, "a", recs[0].Key)
+	assert.Empty(t, recs[1].Key, "a null key is no key, not the string null")
+}
+
 func TestJSONLReaderError(t *testing.T) {
 	boom := errors.New("network gone")
 	r := io.MultiReader(strings.NewReader(`{"x": 1}`+"\n"), iotest.ErrReader(boom))
