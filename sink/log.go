@@ -186,11 +186,11 @@ func (l *Log) summarize(ctx context.Context, lg *slog.Logger, msg string, t tall
 	if t.m > 0 {
 		m := float64(t.m)
 		attrs = append(attrs,
-			slog.Float64("mae", round(t.sumAE/m)),
-			slog.Float64("rmse", round(math.Sqrt(t.sumSE/m))))
+			number("mae", round(t.sumAE/m)),
+			number("rmse", round(math.Sqrt(t.sumSE/m))))
 		mean := t.sumY / m
 		if ss := t.sumYY - m*mean*mean; t.m > 1 && ss > 0 {
-			attrs = append(attrs, slog.Float64("r2", math.Round((1-t.sumSE/ss)*1000)/1000))
+			attrs = append(attrs, number("r2", math.Round((1-t.sumSE/ss)*1000)/1000))
 		}
 	}
 	lg.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
@@ -207,13 +207,13 @@ func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBa
 			attrs = append(attrs, slog.String("key", r.Key))
 		}
 		for j, x := range r.Features {
-			attrs = append(attrs, slog.Float64(l.featureName(j), round(x)))
+			attrs = append(attrs, number(l.featureName(j), round(x)))
 		}
 		if !math.IsNaN(r.Target) {
-			attrs = append(attrs, slog.Float64(target, round(r.Target)))
+			attrs = append(attrs, number(target, round(r.Target)))
 		}
 		if i < len(b.Predictions) && !math.IsNaN(b.Predictions[i]) {
-			attrs = append(attrs, slog.Float64("prediction", round(b.Predictions[i])))
+			attrs = append(attrs, number("prediction", round(b.Predictions[i])))
 		}
 		attrs = append(attrs, slog.Uint64("model", b.ModelVersion))
 		if len(r.Attrs) > 0 {
@@ -260,4 +260,14 @@ func round(x float64) float64 {
 		return x
 	}
 	return math.Round(x*p) / p
+}
+
+// number is a float attribute. An infinite value, from a predictor that
+// returned one, say, goes as the string "+Inf" or "-Inf": JSON has no
+// number for it, and slog's JSON handler would write an error instead.
+func number(key string, x float64) slog.Attr {
+	if math.IsInf(x, 0) {
+		return slog.String(key, strconv.FormatFloat(x, 'g', -1, 64))
+	}
+	return slog.Float64(key, x)
 }

@@ -299,3 +299,21 @@ func TestRoundTinyValues(t *testing.T) {
 		assert.InEpsilon(t, x, got, 0.001, "round(%g)", x)
 	}
 }
+
+// A predictor may return ±Inf; the JSON log must still hold it, as a string,
+// rather than slog's error text.
+func TestLogInfinitePredictions(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelDebug), Interval: -1, now: newFakeNow().now}
+	b := stream.ScoredBatch{ModelVersion: 1,
+		Records:     []stream.Record{{Features: []float64{1}, Target: 2}, {Features: []float64{1}, Target: 3}},
+		Predictions: []float64{math.Inf(1), 3}}
+	require.NoError(t, l.Write(context.Background(), b))
+	require.NoError(t, l.Close())
+	assert.NotContains(t, buf.String(), "!ERROR")
+	got := lines(t, &buf)
+	require.Len(t, got, 3)
+	assert.Equal(t, "+Inf", got[0]["prediction"])
+	assert.Equal(t, 3.0, got[1]["prediction"])
+	assert.Equal(t, "+Inf", got[2]["mae"])
+}
