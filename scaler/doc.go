@@ -53,8 +53,8 @@
 //	8       4     number of features d (uint32), 0 for a scaler that has learned nothing
 //	12      16    MinMax only: target range lo, hi
 //	...           d entries, one per feature:
-//	              Standard: count (uint64), shift, mean of x-shift, sum of squared deviations (32 bytes)
-//	              MinMax:   count (uint64), min, max (24 bytes)
+//	              Standard: count (uint64, at most 2^53), shift, mean of x-shift, sum of squared deviations (32 bytes)
+//	              MinMax:   count (uint64, at most 2^53), min, max (24 bytes)
 //	end-4   4     CRC-32 (IEEE) of every byte before it
 //
 // The shift of a Standard is the first value it saw of the feature (see

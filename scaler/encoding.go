@@ -167,10 +167,15 @@ func unframe(data []byte, kind byte, fixed, perFeature int) (flags byte, d int, 
 
 func readFloat(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }
 
+// maxCount is the largest count the decoder takes: no stream reaches 2^53
+// values, beyond which a count stops being exact as a float64, and a forged
+// count near 2^63 would wrap negative at the next Fit.
+const maxCount = 1 << 53
+
 func readCount(b []byte, j int) (int64, error) {
 	c := binary.LittleEndian.Uint64(b)
-	if c > math.MaxInt64 {
-		return 0, formatErr("feature %d: count %d out of range", j, c)
+	if c > maxCount {
+		return 0, formatErr("feature %d: count %d out of range (at most 2^53)", j, c)
 	}
 	return int64(c), nil
 }

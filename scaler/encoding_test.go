@@ -146,6 +146,8 @@ func TestUnmarshalRefusesBadData(t *testing.T) {
 		{"infinite shift", "non-finite", putFloat(good, 20, math.Inf(1))},
 		{"negative m2", "negative", putFloat(good, 36, -1)},
 		{"huge count", "count", patch(good, 12, 0, 0, 0, 0, 0, 0, 0, 0x80)},
+		// 2^53+1: a forged count that the next Fit would carry towards a wrap.
+		{"count beyond 2^53", "count", patch(good, 12, 1, 0, 0, 0, 0, 0, 0x20, 0)},
 		{"statistics without values", "without values", putFloat(good, third+16, 0.5)},
 		// Each finite, but shift plus mean, the feature's mean, is not: Fit
 		// and Merge never write that.
