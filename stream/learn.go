@@ -65,6 +65,27 @@ type trainJob struct {
 	frozen []Transformer
 }
 
+// copyFeatures returns b with its records' features copied into buffers
+// the learner reuses from batch to batch.
+func (l *learner) copyFeatures(b Batch) Batch {
+	n := 0
+	for _, rec := range b.Records {
+		n += len(rec.Features)
+	}
+	l.flat = append(l.flat[:0], make([]float64, n)...)
+	l.recs = append(l.recs[:0], b.Records...)
+	off := 0
+	for i, rec := range l.recs {
+		f := l.flat[off : off+len(rec.Features) : off+len(rec.Features)]
+		copy(f, rec.Features)
+		l.recs[i].Features = f
+		off += len(f)
+	}
+	c := b
+	c.Records = l.recs
+	return c
+}
+
 // learner is the state the learning stage keeps between batches.
 type learner struct {
 	win          *window
@@ -74,6 +95,9 @@ type learner struct {
 	training     bool
 	dues         int // retrains that fell due while one was running
 	lastRequest  time.Time
+	// copyFeatures' buffers
+	recs []Record
+	flat []float64
 }
 
 // learn is the learning stage: Fitters learn from each batch, labeled records
@@ -156,10 +180,31 @@ loop:
 	<-trainerDone
 }
 
+// learnBatch lets the Fitters learn from b and adds its labeled records to
+// the window. Each Fitter learns from the batch as the Transformers before
+// it leave it, since that is what it is applied to when a model is trained
+// and served; those Transformers work on a copy, so that b, which goes on
+// to the Sink and into the window, stays raw.
 func (r *run) learnBatch(l *learner, b Batch) error {
+	last := -1
 	for i, t := range r.p.Transformers {
+		if _, ok := t.(Fitter); ok {
+			last = i
+		}
+	}
+	work := b
+	for i, t := range r.p.Transformers[:last+1] {
+		stage := fmt.Sprintf("transform[%d]", i)
 		if f, ok := t.(Fitter); ok {
-			if err := guard(fmt.Sprintf("transform[%d]", i), func() error { return f.Fit(r.drainCtx, b) }); err != nil {
+			if err := guard(stage, func() error { return f.Fit(r.drainCtx, work) }); err != nil {
+				return err
+			}
+		}
+		if i < last {
+			if i == 0 {
+				work = l.copyFeatures(b)
+			}
+			if err := guard(stage, func() error { return t.Transform(r.drainCtx, &work) }); err != nil {
 				return err
 			}
 		}

@@ -57,8 +57,9 @@ type Pipeline struct {
 	// Source produces the records. Required.
 	Source Source
 	// Transformers preprocess the features, in order. A Fitter among them
-	// learns from every valid record; a model is trained and served with
-	// the frozen state of the moment it was trained.
+	// learns from every valid record as the Transformers before it leave
+	// it; a model is trained and served with the frozen state of the
+	// moment it was trained.
 	Transformers []Transformer
 	// Trainer fits models on the window. Nil: no retraining; records are
 	// scored by InitialModel, or get NaN predictions without one. A Train

@@ -649,3 +649,51 @@ func TestAPanickingTrainerFailsOnlyThatRetrain(t *testing.T) {
 	assert.Nil(t, p.Model())
 	assert.Contains(t, logs.String(), "trainer bug")
 }
+
+func TestAFitterLearnsWhatTheTransformersBeforeItMake(t *testing.T) {
+	// A derived feature (feature 0 times ten, and a fourth feature: 0 plus 1)
+	// ahead of a Fitter: the Fitter must learn the derived features, which
+	// are what it is applied to in every model, not the raw ones.
+	derive := stream.TransformFunc(func(_ context.Context, b *stream.Batch) error {
+		for i := range b.Records {
+			f := b.Records[i].Features
+			f[0] *= 10
+			b.Records[i].Features = append(f, f[0]+f[1])
+		}
+		return nil
+	})
+	scaler := &meanScaler{}
+	var mu sync.Mutex
+	var colMeans []float64
+	tr := stream.TrainFunc(func(_ context.Context, _ stream.Schema, X [][]float64, _ []float64) (stream.Predictor, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		colMeans = make([]float64, len(X[0]))
+		for _, x := range X {
+			for j, v := range x {
+				colMeans[j] += v / float64(len(X))
+			}
+		}
+		return stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), nil
+	})
+	recs := records(1000, 3, 0)
+	sink := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), Transformers: []stream.Transformer{derive, scaler},
+		Trainer: tr, Sink: sink, BatchSize: 100, Window: 1000, MinTrain: 1000, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+
+	raw := 0.0
+	for _, r := range recs {
+		raw += r.Features[0] / float64(len(recs))
+	}
+	means := scaler.Freeze().(frozenMeans)
+	require.Len(t, means, 4, "the Fitter saw the derived feature")
+	assert.InDelta(t, 10*raw, means[0], 1e-9*raw)
+	require.Len(t, colMeans, 4)
+	for j, m := range colMeans {
+		assert.InDeltaf(t, 0, m, 1e-9, "feature %d is centred on what the Fitter learned", j)
+	}
+	got := sink.Records()
+	require.Len(t, got, len(recs))
+	assert.Equal(t, recs[0].Features, got[0].Record.Features, "the Sink gets the raw record")
+}
