@@ -91,7 +91,8 @@
 // A node with feature -1 is a leaf whose value is the prediction, and its
 // left is 0. Otherwise value is the threshold: rows with x[feature] <= value
 // go to node left of the same tree, the others to left+1, and left is
-// greater than the node's own index, which rules out cycles.
+// greater than the node's own index, which rules out cycles. Every node but
+// the root is the child of exactly one split.
 //
 // Classifier body:
 //

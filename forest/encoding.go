@@ -325,10 +325,14 @@ func (d *decoder) importances(p int) []float64 {
 // share: per tree its node count, then per node feature, left child and
 // value, where feature -1 marks a leaf, which leaf decodes (given the tree,
 // its value and its index in the node array). It checks every split points
-// forward within its tree, so the decoded trees cannot loop.
+// forward within its tree, so the decoded trees cannot loop, and that every
+// node but the root is the child of exactly one split, so each tree is a
+// tree: walks, re-encoding and NumNodes then agree on its nodes whatever
+// the layout.
 func (d *decoder) trees(p, nt int, leaf func(t int, v float64, at int32) (node, error)) (roots []int32, nodes []node, err error) {
 	roots = make([]int32, nt)
 	nodes = make([]node, 0, len(d.b)/16)
+	var hasParent []bool
 	for t := range nt {
 		nn := int(d.u32())
 		if d.err == nil && (nn < 1 || nn > len(d.b)/16 || len(nodes)+nn > math.MaxInt32) {
@@ -339,6 +343,11 @@ func (d *decoder) trees(p, nt int, leaf func(t int, v float64, at int32) (node, 
 		}
 		base := int32(len(nodes))
 		roots[t] = base
+		if cap(hasParent) < nn {
+			hasParent = make([]bool, nn)
+		}
+		hasParent = hasParent[:nn]
+		clear(hasParent)
 		// Every node takes at least 16 bytes, so the capacity reserved
 		// above always suffices and decoding allocates the nodes once.
 		nodes = nodes[:len(nodes)+nn]
@@ -367,7 +376,18 @@ func (d *decoder) trees(p, nt int, leaf func(t int, v float64, at int32) (node, 
 			if feat < 0 || int(feat) >= p || left <= int32(i) || int(left) >= nn-1 || math.IsNaN(v) {
 				return nil, nil, fmt.Errorf("%w: tree %d node %d: bad split", ErrFormat, t, i)
 			}
+			for _, c := range [2]int32{left, left + 1} {
+				if hasParent[c] {
+					return nil, nil, fmt.Errorf("%w: tree %d: node %d is reached twice", ErrFormat, t, c)
+				}
+				hasParent[c] = true
+			}
 			nodes[at] = node{thr: v, feat: feat, left: base + left}
+		}
+		for i := 1; i < nn; i++ {
+			if !hasParent[i] {
+				return nil, nil, fmt.Errorf("%w: tree %d: node %d is unreachable", ErrFormat, t, i)
+			}
 		}
 	}
 	return roots, nodes, nil

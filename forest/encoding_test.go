@@ -184,6 +184,15 @@ func withCRC(b []byte) []byte {
 	return b
 }
 
+// FuzzUnmarshalRegressor feeds the decoder real models and mutations of
+// them. Run it as
+//
+//	go test -run '^$' -fuzz FuzzUnmarshalRegressor -fuzzminimizetime 100x ./forest
+//
+// With the default minimizing time of 60 s, each new interesting input, a
+// model of several KiB, is minimized for a minute, during which the count
+// of execs stands still (0/sec here); with 100 tries it ran 11,000 execs a
+// second.
 func FuzzUnmarshalRegressor(f *testing.F) {
 	for seed := uint64(1); seed <= 3; seed++ {
 		b, err := smallRegressor(f, seed).MarshalBinary()
@@ -267,4 +276,74 @@ func checkWalksAgree(t *testing.T, r *Regressor) {
 			}
 		}
 	}
+}
+
+// sharedChild is a tree whose two splits share a child: every pointer is
+// forward, but it is a graph, not a tree.
+var sharedChild = []rawNode{
+	{feat: 0, left: 1, v: 0.5},
+	{feat: 0, left: 3, v: 0.25},
+	{feat: 0, left: 3, v: 0.75},
+	{feat: -1, v: 1},
+	{feat: -1, v: 2},
+}
+
+// orphan has a leaf no split leads to.
+var orphan = []rawNode{
+	{feat: 0, left: 1, v: 0.5},
+	{feat: -1, v: 1},
+	{feat: -1, v: 2},
+	{feat: -1, v: 3},
+}
+
+func TestDecodersRejectTreesThatAreNotTrees(t *testing.T) {
+	for _, p := range []int{1, blockFeatures + 1} {
+		var r Regressor
+		err := r.UnmarshalBinary(encodeRegressor(p, [][]rawNode{sharedChild}))
+		assert.ErrorIs(t, err, ErrFormat, "regressor of %d features, shared child", p)
+		assert.ErrorContains(t, err, "node 3 is reached twice", "regressor of %d features", p)
+		err = r.UnmarshalBinary(encodeRegressor(p, [][]rawNode{orphan}))
+		assert.ErrorIs(t, err, ErrFormat, "regressor of %d features, orphan", p)
+		assert.ErrorContains(t, err, "node 3 is unreachable", "regressor of %d features", p)
+	}
+	var cl Classifier
+	err := cl.UnmarshalBinary(encodeClassifier(1, 2, [][]rawNode{sharedChild}))
+	assert.ErrorIs(t, err, ErrFormat, "classifier, shared child")
+	assert.ErrorContains(t, err, "node 3 is reached twice")
+	err = cl.UnmarshalBinary(encodeClassifier(1, 2, [][]rawNode{orphan}))
+	assert.ErrorIs(t, err, ErrFormat, "classifier, orphan")
+	assert.ErrorContains(t, err, "node 3 is unreachable")
+
+	// The helper itself writes what the decoder takes.
+	require.NoError(t, cl.UnmarshalBinary(encodeClassifier(1, 2, [][]rawNode{{
+		{feat: 0, left: 1, v: 0.5}, {feat: -1}, {feat: -1},
+	}})))
+}
+
+// encodeClassifier writes a classifier of p features and k classes with
+// the given trees, valid or not; every leaf predicts class 0.
+func encodeClassifier(p, k int, trees [][]rawNode) []byte {
+	e := beginEncoding(magicClassifier, 0)
+	e.u32(uint32(p))
+	e.u32(uint32(k))
+	e.u32(uint32(len(trees)))
+	for range p {
+		e.f64(1 / float64(p))
+	}
+	for _, nodes := range trees {
+		e.u32(uint32(len(nodes)))
+		for _, nd := range nodes {
+			e.u32(uint32(nd.feat))
+			e.u32(uint32(nd.left))
+			if nd.feat == -1 {
+				e.f64(0)
+				for j := range k {
+					e.f64(float64(1 - min(j, 1)))
+				}
+				continue
+			}
+			e.f64(nd.v)
+		}
+	}
+	return e.finish()
 }
