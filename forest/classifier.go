@@ -42,8 +42,8 @@ const MaxClassifierDepth = 1000
 // ClassifierConfig satisfies stream.Trainer for streams whose target is a
 // class index.
 type ClassifierConfig struct {
-	// Trees is the number of trees, at least 1; DefaultTrees (100) is the
-	// usual choice. As in Config, zero is an error, not a default.
+	// Trees is the number of trees, in [1, MaxTrees]; DefaultTrees (100) is
+	// the usual choice. As in Config, zero is an error, not a default.
 	Trees int
 	// MaxDepth limits the depth of the trees, counting the root as depth 1
 	// as the library does; 0 means the library's default, 10. At most
@@ -82,6 +82,8 @@ func (c ClassifierConfig) check(p int) error {
 	switch {
 	case c.Trees < 1:
 		return fmt.Errorf("%w: Trees is %d, must be at least 1 (DefaultTrees is %d)", ErrInvalidConfig, c.Trees, DefaultTrees)
+	case c.Trees > MaxTrees:
+		return fmt.Errorf("%w: Trees is %d, at most MaxTrees (%d)", ErrInvalidConfig, c.Trees, MaxTrees)
 	case c.MaxDepth < 0 || c.MaxDepth > MaxClassifierDepth:
 		return fmt.Errorf("%w: MaxDepth is %d, must be in [0, %d]", ErrInvalidConfig, c.MaxDepth, MaxClassifierDepth)
 	case c.LeafSize < 0:
@@ -149,6 +151,13 @@ func (c ClassifierConfig) Fit(ctx context.Context, X [][]float64, labels []int) 
 
 // addTree copies one of the library's trees into the flat arrays, children
 // side by side, and adds its normalized Gini decreases to imp.
+//
+// When none of the features the library tried at a node can split it, the
+// library still splits, on feature 0 at 0 with a GiniGain of Gini−1. Such a
+// split may send every row one way, leaving a leaf of no rows whose class
+// probabilities are all zero, and its negative gain would make importances
+// negative. So a split with an empty side is replaced by its other side,
+// and a split's gain is computed from its children's impurities.
 func (cl *Classifier) addTree(root *randomforest.Branch, imp []float64) {
 	base := int32(len(cl.nodes))
 	cl.roots = append(cl.roots, base)
@@ -163,6 +172,15 @@ func (cl *Classifier) addTree(root *randomforest.Branch, imp []float64) {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		b := it.b
+		for !b.IsLeaf && b.Branch0 != nil && b.Branch1 != nil {
+			if b.Branch0.Size == 0 {
+				b = b.Branch1
+			} else if b.Branch1.Size == 0 {
+				b = b.Branch0
+			} else {
+				break
+			}
+		}
 		if b.IsLeaf || b.Branch0 == nil || b.Branch1 == nil {
 			leaf := int32(len(cl.probs) / cl.k)
 			pr := make([]float64, cl.k)
@@ -174,7 +192,9 @@ func (cl *Classifier) addTree(root *randomforest.Branch, imp []float64) {
 		l := int32(len(cl.nodes))
 		cl.nodes = append(cl.nodes, node{}, node{})
 		cl.nodes[it.id] = node{thr: b.Value, feat: int32(b.Attribute), left: l}
-		timp[b.Attribute] += float64(b.Size) * b.GiniGain
+		b0, b1 := b.Branch0, b.Branch1
+		gain := float64(b.Size)*b.Gini - float64(b0.Size)*b0.Gini - float64(b1.Size)*b1.Gini
+		timp[b.Attribute] += max(0, gain) // never below 0, but for rounding
 		stack = append(stack, item{b.Branch1, l + 1}, item{b.Branch0, l})
 	}
 	normalize(timp)
@@ -232,7 +252,9 @@ func (cl *Classifier) leafProbs(t int, x []float64) []float64 {
 // Probabilities writes the average over the trees of the class
 // probabilities of the leaves x reaches to dst, which it grows to
 // NumClasses if it is shorter, and returns it. This is what the library's
-// Vote computes.
+// Vote computes, except where the library split a node with every training
+// row on one side: the empty side's leaf, whose probabilities are all zero,
+// is dropped, so the probabilities always sum to 1.
 func (cl *Classifier) Probabilities(x []float64, dst []float64) ([]float64, error) {
 	if err := checkRow(x, cl.p); err != nil {
 		return nil, err
@@ -292,6 +314,9 @@ func (cl *Classifier) predict(x []float64) float64 {
 // PredictBatch writes the most likely class of X[i] to out[i], checking
 // every row first.
 func (cl *Classifier) PredictBatch(X [][]float64, out []float64) error {
+	if cl.p == 0 {
+		return ErrNotTrained
+	}
 	if len(out) < len(X) {
 		return fmt.Errorf("%w: %d outputs for %d rows", ErrOutputLength, len(out), len(X))
 	}

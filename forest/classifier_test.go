@@ -144,6 +144,7 @@ func TestClassifierRejectsBadInput(t *testing.T) {
 	var zero Classifier
 	_, err = zero.Predict([]float64{1})
 	assert.ErrorIs(t, err, ErrNotTrained)
+	assert.ErrorIs(t, zero.PredictBatch(nil, nil), ErrNotTrained, "even with no rows to check")
 }
 
 func TestClassifierSingleClassAndTinyData(t *testing.T) {
@@ -264,4 +265,39 @@ func FuzzUnmarshalClassifier(f *testing.F) {
 			}
 		}
 	})
+}
+
+// When none of the features the library tries at a node varies, it still
+// "splits", on feature 0 at 0 with a negative GiniGain, and with every row
+// on one side. Here features 1 to 3 never vary, so most nodes try only
+// such features.
+func TestClassifierDegenerateSplits(t *testing.T) {
+	X := make([][]float64, 12)
+	labels := make([]int, len(X))
+	for i := range X {
+		X[i] = []float64{float64(i + 1), 5, 5, 5}
+		labels[i] = i % 2
+	}
+	cl, err := ClassifierConfig{Trees: 20, MaxFeatures: 1, MaxDepth: 3, LeafSize: 1}.Fit(context.Background(), X, labels)
+	require.NoError(t, err)
+
+	imp := cl.FeatureImportances()
+	sum := 0.0
+	for f, v := range imp {
+		assert.GreaterOrEqual(t, v, 0.0, "importance of feature %d", f)
+		sum += v
+	}
+	assert.InDelta(t, 1, sum, 1e-12, "importances %v", imp)
+
+	// Rows beyond the training range, on the side no training row took.
+	for _, x := range [][]float64{{-1, 5, 5, 5}, {0, 0, 0, 0}, {3, 5, 5, 5}, {100, 5, 5, 5}} {
+		probs, err := cl.Probabilities(x, nil)
+		require.NoError(t, err)
+		assert.InDelta(t, 1, probs[0]+probs[1], 1e-9, "row %v: probabilities %v", x, probs)
+	}
+
+	b, err := cl.MarshalBinary()
+	require.NoError(t, err)
+	var back Classifier
+	require.NoError(t, back.UnmarshalBinary(b), "a trained classifier must decode")
 }

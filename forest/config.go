@@ -12,6 +12,11 @@ import (
 // DefaultTrees is the usual number of trees, scikit-learn's default.
 const DefaultTrees = 100
 
+// MaxTrees bounds the number of trees of a Config or ClassifierConfig: a
+// stray huge count would otherwise exhaust memory, which ends the process,
+// before the first tree is grown.
+const MaxTrees = 1 << 20
+
 // Config holds the settings of a random-forest regressor. Trees must be
 // set; for every other field the zero value means the documented default,
 // and the defaults match scikit-learn's RandomForestRegressor except for
@@ -22,8 +27,8 @@ const DefaultTrees = 100
 //
 // Config satisfies stream.Trainer, so a Pipeline can use it directly.
 type Config struct {
-	// Trees is the number of trees, at least 1; DefaultTrees (100) is the
-	// usual choice. Zero is an error rather than a default because a
+	// Trees is the number of trees, in [1, MaxTrees]; DefaultTrees (100) is
+	// the usual choice. Zero is an error rather than a default because a
 	// forest of no trees is always a mistake, such as a count left unset.
 	Trees int
 	// MaxFeatures is the number of features tried at every split. At most
@@ -69,6 +74,8 @@ func (c Config) resolve(n, p int) (params, error) {
 	switch {
 	case c.Trees < 1:
 		return ps, fmt.Errorf("%w: Trees is %d, must be at least 1 (DefaultTrees is %d)", ErrInvalidConfig, c.Trees, DefaultTrees)
+	case c.Trees > MaxTrees:
+		return ps, fmt.Errorf("%w: Trees is %d, at most MaxTrees (%d)", ErrInvalidConfig, c.Trees, MaxTrees)
 	case c.MaxFeatures < 0:
 		return ps, fmt.Errorf("%w: MaxFeatures is %d, must not be negative", ErrInvalidConfig, c.MaxFeatures)
 	case c.MaxFeatures > p:

@@ -357,6 +357,9 @@ func (r *Regressor) predictNodes(x []float64) float64 {
 // Predict(X[i]) exactly. Every row is checked before any is scored, and
 // large batches are shared among the workers the model was trained with.
 func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
+	if r.p == 0 {
+		return ErrNotTrained
+	}
 	if len(out) < len(X) {
 		return fmt.Errorf("%w: %d outputs for %d rows", ErrOutputLength, len(out), len(X))
 	}

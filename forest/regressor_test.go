@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/forestream/forestream/stream"
+	"github.com/forestream/forestream/stream/streamtest"
 )
 
 // TestFriedmanAccuracy holds the held-out error on Friedman #1 under the
@@ -377,6 +378,7 @@ func TestPredictRejectsBadInput(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNotTrained)
 	_, err = zero.MarshalBinary()
 	assert.ErrorIs(t, err, ErrNotTrained)
+	assert.ErrorIs(t, zero.PredictBatch(nil, nil), ErrNotTrained, "even with no rows to check")
 }
 
 // countdownCtx reports cancellation from the (after+1)-th call of Err on,
@@ -496,4 +498,32 @@ func TestConcurrentPrediction(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// A tree count far too large is an error, not a panic or a machine's worth
+// of allocation before the first tree.
+func TestHugeTreeCountsAreConfigErrors(t *testing.T) {
+	X, y := friedman1(30, 1, 3)
+	Xc, labels := blobs(30, 3)
+	for _, n := range []int{MaxTrees + 1, math.MaxInt} {
+		_, err := Config{Trees: n}.Fit(context.Background(), X, y)
+		assert.ErrorIs(t, err, ErrInvalidConfig, "regressor, %d trees", n)
+		assert.ErrorContains(t, err, fmt.Sprintf("Trees is %d", n))
+		_, err = ClassifierConfig{Trees: n}.Fit(context.Background(), Xc, labels)
+		assert.ErrorIs(t, err, ErrInvalidConfig, "classifier, %d trees", n)
+		assert.ErrorContains(t, err, fmt.Sprintf("Trees is %d", n))
+	}
+}
+
+func TestTrainersKeepTheStreamContract(t *testing.T) {
+	X, y := friedman1(300, 1, 40)
+	schema := stream.Schema{Features: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}}
+	streamtest.TestTrainer(t, Config{Trees: 5, Seed: 1}, schema, X, y)
+
+	Xc, labels := blobs(300, 41)
+	yc := make([]float64, len(labels))
+	for i, l := range labels {
+		yc[i] = float64(l)
+	}
+	streamtest.TestTrainer(t, ClassifierConfig{Trees: 5}, stream.Schema{Features: []string{"a", "b", "c", "d"}}, Xc, yc)
 }
