@@ -30,8 +30,9 @@
 // Where each piece lives:
 //
 //   - stream: Record, Schema and Batch; the Source, Transformer, Fitter,
-//     Trainer, Predictor and Sink interfaces with function adapters; the
-//     Pipeline, the versioned Model and Stats. Standard library only.
+//     Trainer, Predictor and Sink interfaces, with function adapters for
+//     all but Fitter; the Pipeline, the versioned Model and Stats.
+//     Standard library only.
 //   - stream/streamtest: conformance checks for your own stages, an
 //     in-memory source that records acknowledgements, a collecting sink.
 //   - scaler: Standard (online, mergeable mean and variance) and MinMax.

@@ -148,7 +148,7 @@ func readModel(r io.Reader, magic [8]byte) ([]byte, int64, error) {
 }
 
 // MarshalBinary encodes the forest in the versioned binary format described
-// in this file's documentation: a magic header, full-precision values and a
+// in the package documentation: a magic header, full-precision values and a
 // CRC-32C checksum. Decoding gives bit-identical predictions.
 func (r *Regressor) MarshalBinary() ([]byte, error) {
 	if r.p == 0 {

@@ -34,7 +34,8 @@ const DefaultInterval = 5 * time.Second
 // Numbers are rounded to four significant digits (whole numbers from 1,000
 // up) to keep lines short in a terminal; use JSONL for full precision. NaN
 // values — an unlabeled target, a prediction before the first model — are
-// left out, since JSON cannot encode them.
+// left out, since JSON cannot encode them; an infinite prediction or error
+// is written as the string "+Inf" or "-Inf".
 //
 // The summary clock is the arrival of batches: a summary is written by the
 // first Write at least Interval after the previous one, so Log needs no
