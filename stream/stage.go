@@ -37,10 +37,11 @@ type Transformer interface {
 }
 
 // Fitter is a Transformer that learns from the stream, such as a
-// StandardScaler. The pipeline calls Fit and Freeze from one goroutine only;
-// Freeze returns an immutable snapshot of the state learned so far, which a
-// Model applies as the preprocessing its predictor was trained with. The
-// Fitter's own Transform is not used by the pipeline.
+// StandardScaler. Fit gets each valid batch as the Transformers before the
+// Fitter leave it. Freeze returns an immutable snapshot of the state learned
+// so far, which a Model applies as the preprocessing its predictor was
+// trained with. The pipeline calls Fit, Freeze and, to feed a later Fitter,
+// the Fitter's own Transform from one goroutine only.
 type Fitter interface {
 	Transformer
 	Fit(ctx context.Context, b Batch) error
