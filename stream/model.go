@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -58,6 +59,9 @@ type scratch struct {
 }
 
 func (m *Model) predictBatch(ctx context.Context, b Batch, out []float64, s *scratch) error {
+	if m.Predictor == nil {
+		return errors.New("stream: Model has no Predictor")
+	}
 	if len(out) < len(b.Records) {
 		return fmt.Errorf("stream: PredictBatch: %d outputs for %d records", len(out), len(b.Records))
 	}

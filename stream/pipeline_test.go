@@ -551,6 +551,12 @@ func TestModelPredictRejectsTheWrongFeatureCount(t *testing.T) {
 	assert.Contains(t, err.Error(), "got 2, model takes 3")
 }
 
+func TestAModelWithoutPredictorSaysSo(t *testing.T) {
+	m := &stream.Model{Schema: testSchema}
+	_, err := m.Predict([]float64{1, 2, 3})
+	require.ErrorContains(t, err, "no Predictor")
+}
+
 // lockedBuffer is an io.Writer safe for the pipeline's goroutines.
 type lockedBuffer struct {
 	mu  sync.Mutex
