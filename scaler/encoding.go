@@ -246,8 +246,10 @@ func decodeMinMax(data []byte) (minMaxState, error) {
 		switch {
 		case c == 0 && (lo != 0 || hi != 0):
 			return minMaxState{}, formatErr("feature %d: range without values", j)
-		case c > 0 && (!finite(lo) || !finite(hi) || !(lo <= hi) || !finite(hi-lo)):
+		case c > 0 && (!finite(lo) || !finite(hi) || !(lo <= hi)):
 			return minMaxState{}, formatErr("feature %d: range [%v, %v]", j, lo, hi)
+		case c > 0 && st.checkRange(j, lo, hi) != nil:
+			return minMaxState{}, formatErr("feature %d: range [%v, %v] that Fit refuses", j, lo, hi)
 		}
 		st.n[j], st.min[j], st.max[j] = c, lo, hi
 	}

@@ -23,8 +23,9 @@ var (
 	// such value would turn the running statistics into Inf or NaN for good.
 	ErrInfinite = errors.New("scaler: infinite feature value")
 	// ErrOverflow is returned by Fit and Merge when finite values are so far
-	// apart that their mean, variance or range does not fit in a float64.
-	// The scaler is left as it was.
+	// apart that their mean, variance or range does not fit in a float64, or
+	// when a MinMax's scale onto its target range would not. The scaler is
+	// left as it was.
 	ErrOverflow = errors.New("scaler: statistics overflow float64")
 	// ErrFormat is returned by UnmarshalBinary for data that is not a state
 	// this package wrote: truncated, corrupted, of an unknown version, or of

@@ -119,8 +119,10 @@ func (m *MinMax) Fit(ctx context.Context, b stream.Batch) error {
 		}
 	}
 	for j := range bn {
-		if bn[j] > 0 && !finite(bmax[j]-bmin[j]) {
-			return fmt.Errorf("%w: feature %d ranges from %v to %v", ErrOverflow, j, bmin[j], bmax[j])
+		if bn[j] > 0 {
+			if err := m.st.checkRange(j, bmin[j], bmax[j]); err != nil {
+				return err
+			}
 		}
 	}
 	if len(m.st.n) == 0 {
@@ -141,6 +143,25 @@ func (st *minMaxState) alloc(d int) {
 	flat := make([]float64, 4*d)
 	st.min, st.max, st.mul, st.add = flat[:d:d], flat[d:2*d:2*d], flat[2*d:3*d:3*d], flat[3*d:]
 	st.update()
+}
+
+// checkRange returns an error wrapping ErrOverflow unless feature j may
+// learn the range [lo, hi]: the range must fit in a float64, and so must
+// the scale and offset that map it onto the target range, or Transform
+// would give NaN, or Inverse divide by zero, for every value.
+func (st *minMaxState) checkRange(j int, lo, hi float64) error {
+	if !finite(hi - lo) {
+		return fmt.Errorf("%w: feature %d ranges from %v to %v", ErrOverflow, j, lo, hi)
+	}
+	tlo, thi := st.target()
+	r := hi - lo
+	if r < 10*epsilon {
+		r = 1
+	}
+	if mul := (thi - tlo) / r; !finite(mul) || mul == 0 || !finite(tlo-lo*mul) {
+		return fmt.Errorf("%w: feature %d ranges from %v to %v, which does not map onto [%v, %v] in float64", ErrOverflow, j, lo, hi, tlo, thi)
+	}
+	return nil
 }
 
 // update derives Transform's coefficients. A feature with no value yet
@@ -186,8 +207,8 @@ func (m *MinMax) Merge(other *MinMax) error {
 	// map every value to lo, and the decoder would refuse the state.
 	for j := 0; j < d; j++ {
 		if o.n[j] > 0 && st.n[j] > 0 {
-			if lo, hi := min(st.min[j], o.min[j]), max(st.max[j], o.max[j]); !finite(hi - lo) {
-				return fmt.Errorf("%w: feature %d ranges from %v to %v", ErrOverflow, j, lo, hi)
+			if err := st.checkRange(j, min(st.min[j], o.min[j]), max(st.max[j], o.max[j])); err != nil {
+				return err
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package scaler_test
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -138,4 +139,28 @@ func TestMinMaxMergeRefusesOverflow(t *testing.T) {
 	assert.Equal(t, before, mustMarshal(t, a), "a refused merge leaves the scaler as it was")
 	var back scaler.MinMax
 	require.NoError(t, back.UnmarshalBinary(mustMarshal(t, a)), "what Merge leaves decodes")
+}
+
+// A target range far wider (or narrower) than the data's makes the scale
+// overflow (or underflow); Fit refuses it rather than learn a state whose
+// Transform gives NaN (or whose Inverse divides by zero).
+func TestMinMaxRefusesAScaleThatDoesNotFit(t *testing.T) {
+	wide, err := scaler.NewMinMax(0, 1e300)
+	require.NoError(t, err)
+	err = wide.Fit(context.Background(), batchOf([]float64{0}, []float64{1e-10}))
+	require.ErrorIs(t, err, scaler.ErrOverflow)
+	assert.Contains(t, err.Error(), "feature 0")
+	assert.Zero(t, wide.NumFeatures(), "a refused Fit leaves the scaler as it was")
+
+	narrow, err := scaler.NewMinMax(0, 1e-300)
+	require.NoError(t, err)
+	require.ErrorIs(t, narrow.Fit(context.Background(), batchOf([]float64{-1e300}, []float64{1e300})), scaler.ErrOverflow)
+
+	// Merge checks the same.
+	a, err := scaler.NewMinMax(0, 1e300)
+	require.NoError(t, err)
+	fitRows(t, a, []float64{0})
+	b := &scaler.MinMax{}
+	fitRows(t, b, []float64{1e-10})
+	require.ErrorIs(t, a.Merge(b), scaler.ErrOverflow)
 }
