@@ -155,6 +155,13 @@ func encodeRegressor(p int, trees [][]rawNode) []byte {
 	e.u64(0)
 	e.f64(0)
 	e.f64(0)
+	writeRawTrees(e, p, trees, func(nd rawNode) { e.f64(nd.v) })
+	return e.finish()
+}
+
+// writeRawTrees writes equal importances for p features, then the trees,
+// each node's value part written by value.
+func writeRawTrees(e *encoder, p int, trees [][]rawNode, value func(rawNode)) {
 	for range p {
 		e.f64(1 / float64(p))
 	}
@@ -163,10 +170,9 @@ func encodeRegressor(p int, trees [][]rawNode) []byte {
 		for _, nd := range nodes {
 			e.u32(uint32(nd.feat))
 			e.u32(uint32(nd.left))
-			e.f64(nd.v)
+			value(nd)
 		}
 	}
-	return e.finish()
 }
 
 // withCRC returns b with its checksum recomputed, so a test or the fuzzer
@@ -327,23 +333,15 @@ func encodeClassifier(p, k int, trees [][]rawNode) []byte {
 	e.u32(uint32(p))
 	e.u32(uint32(k))
 	e.u32(uint32(len(trees)))
-	for range p {
-		e.f64(1 / float64(p))
-	}
-	for _, nodes := range trees {
-		e.u32(uint32(len(nodes)))
-		for _, nd := range nodes {
-			e.u32(uint32(nd.feat))
-			e.u32(uint32(nd.left))
-			if nd.feat == -1 {
-				e.f64(0)
-				for j := range k {
-					e.f64(float64(1 - min(j, 1)))
-				}
-				continue
-			}
+	writeRawTrees(e, p, trees, func(nd rawNode) {
+		if nd.feat != -1 {
 			e.f64(nd.v)
+			return
 		}
-	}
+		e.f64(0)
+		for j := range k {
+			e.f64(float64(1 - min(j, 1)))
+		}
+	})
 	return e.finish()
 }

@@ -200,18 +200,36 @@ func TestRetrainsThatFallDueDuringTrainingAreCoalescedAndCounted(t *testing.T) {
 	assert.EqualValues(t, 200, p.Model().TrainedOn)
 }
 
+// countingTrainer is a Trainer of constant models that counts its calls
+// and closes nth as the nth call starts.
+func countingTrainer(n int32) (tr stream.Trainer, calls *atomic.Int32, nth <-chan struct{}) {
+	calls = new(atomic.Int32)
+	ch := make(chan struct{})
+	tr = stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+		if calls.Add(1) == n {
+			close(ch)
+		}
+		return stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), nil
+	})
+	return tr, calls, ch
+}
+
+// endWhen is a Source's last Read: io.EOF once ch is closed, or ctx.Err()
+// if ctx ends first.
+func endWhen(ctx context.Context, ch <-chan struct{}) (stream.Batch, stream.AckFunc, error) {
+	select {
+	case <-ch:
+		return stream.Batch{}, nil, io.EOF
+	case <-ctx.Done():
+		return stream.Batch{}, nil, ctx.Err()
+	}
+}
+
 func TestTheTimeCadenceRetrainsWithoutNewRecordCount(t *testing.T) {
 	// The first model comes by count as soon as MinTrain records are in; a
 	// second can only come from the clock, since RetrainEvery is never
 	// reached. The stream stays open until a second training starts.
-	var calls atomic.Int32
-	second := make(chan struct{})
-	tr := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
-		if calls.Add(1) == 2 {
-			close(second)
-		}
-		return stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), nil
-	})
+	tr, calls, second := countingTrainer(2)
 	recs := records(110, 7, 0)
 	reads := 0
 	src := stream.SourceFunc(testSchema, func(ctx context.Context, _ int) (stream.Batch, stream.AckFunc, error) {
@@ -222,12 +240,7 @@ func TestTheTimeCadenceRetrainsWithoutNewRecordCount(t *testing.T) {
 		case 2: // new records after it was started: the clock has something to learn
 			return stream.Batch{Records: recs[100:]}, nil, nil
 		}
-		select { // hold the stream open until the clock has started a retrain
-		case <-second:
-			return stream.Batch{}, nil, io.EOF
-		case <-ctx.Done():
-			return stream.Batch{}, nil, ctx.Err()
-		}
+		return endWhen(ctx, second) // hold the stream open until the clock has started a retrain
 	})
 	// The deadline only turns a missing time cadence into a failure instead
 	// of a hang; it synchronizes nothing.
@@ -247,14 +260,7 @@ func TestTheTimeCadenceIsCheckedAsRecordsArrive(t *testing.T) {
 	start := time.Now()
 	var elapsed atomic.Int64
 	now := func() time.Time { return start.Add(time.Duration(elapsed.Load())) }
-	var calls atomic.Int32
-	second := make(chan struct{})
-	tr := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
-		if calls.Add(1) == 2 {
-			close(second)
-		}
-		return stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), nil
-	})
+	tr, calls, second := countingTrainer(2)
 	firstModel := make(chan struct{})
 	recs := records(110, 7, 0)
 	reads := 0
@@ -272,12 +278,7 @@ func TestTheTimeCadenceIsCheckedAsRecordsArrive(t *testing.T) {
 			elapsed.Add(int64(2 * time.Hour))
 			return stream.Batch{Records: recs[100:]}, nil, nil
 		}
-		select {
-		case <-second:
-			return stream.Batch{}, nil, io.EOF
-		case <-ctx.Done():
-			return stream.Batch{}, nil, ctx.Err()
-		}
+		return endWhen(ctx, second)
 	})
 	// The deadline only turns a missed cadence into a failure instead of a
 	// hang.
