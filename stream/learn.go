@@ -95,6 +95,9 @@ type learner struct {
 	training     bool
 	dues         int // retrains that fell due while one was running
 	lastRequest  time.Time
+	// stages names the Transformers up to the last Fitter, which are all
+	// learnBatch runs.
+	stages []string
 	// copyFeatures' buffers
 	recs []Record
 	flat []float64
@@ -112,6 +115,13 @@ func (r *run) learn(in <-chan *item, out chan<- *item) {
 		r.train(jobs, done)
 	}()
 	l := &learner{win: newWindow(r.cfg.window, r.cfg.schema.NumFeatures()), lastRequest: r.p.now()}
+	for i, t := range r.p.Transformers {
+		if _, ok := t.(Fitter); ok {
+			for len(l.stages) <= i {
+				l.stages = append(l.stages, fmt.Sprintf("transform[%d]", len(l.stages)))
+			}
+		}
+	}
 
 	// The time cadence is checked as each batch arrives, and by a timer set
 	// for when the interval since the last retrain runs out: a ticker of
@@ -186,15 +196,10 @@ loop:
 // and served; those Transformers work on a copy, so that b, which goes on
 // to the Sink and into the window, stays raw.
 func (r *run) learnBatch(l *learner, b Batch) error {
-	last := -1
-	for i, t := range r.p.Transformers {
-		if _, ok := t.(Fitter); ok {
-			last = i
-		}
-	}
+	last := len(l.stages) - 1 // the last Fitter
 	work := b
 	for i, t := range r.p.Transformers[:last+1] {
-		stage := fmt.Sprintf("transform[%d]", i)
+		stage := l.stages[i]
 		if f, ok := t.(Fitter); ok {
 			if err := guard(stage, func() error { return f.Fit(r.drainCtx, work) }); err != nil {
 				return err

@@ -96,7 +96,8 @@ type Pipeline struct {
 	// RetrainInterval also makes a retrain due once this much time has passed
 	// since the last one and new labeled records have arrived; 0 turns the
 	// time cadence off. It is checked as each batch arrives and when the
-	// interval runs out, so a retrain is not later than that.
+	// interval runs out, so a retrain due by time starts with the first
+	// batch after it, or as it runs out.
 	RetrainInterval time.Duration
 	// NoFinalTrain skips the retrain that otherwise runs when the Source
 	// ends with io.EOF, so that the final model has seen every record.
