@@ -44,7 +44,9 @@ var discard = stream.SinkFunc(func(context.Context, stream.ScoredBatch) error { 
 // "scoring" serves a fixed model and never retrains; "retraining" also keeps
 // the default window and retrains at the default cadence, which with a
 // trainer this fast means a retrain every 2,000 records, each copying the
-// 10,000-record window.
+// 10,000-record window. "fitting after a transformer" serves the fixed
+// model while a Fitter behind the transformer learns, which costs a copy of
+// each batch's features for the transformer to work on.
 func BenchmarkPassThrough(b *testing.B) {
 	noop := stream.TransformFunc(func(context.Context, *stream.Batch) error { return nil })
 	constant, _ := constantTrainer.Train(context.Background(), testSchema, nil, nil)
@@ -52,13 +54,18 @@ func BenchmarkPassThrough(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		trainer stream.Trainer
-	}{{"scoring", nil}, {"retraining", constantTrainer}} {
+		fitter  bool
+	}{{"scoring", nil, false}, {"retraining", constantTrainer, false}, {"fitting after a transformer", nil, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			batch := records(stream.DefaultBatchSize, 1, 0)
+			transformers := []stream.Transformer{noop}
+			if bc.fitter {
+				transformers = append(transformers, &meanScaler{})
+			}
 			b.ReportAllocs()
 			p := &stream.Pipeline{
 				Source:       repeatSource(batch, b.N, nil),
-				Transformers: []stream.Transformer{noop},
+				Transformers: transformers,
 				Trainer:      bc.trainer,
 				InitialModel: initial,
 				Sink:         discard,
