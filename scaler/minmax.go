@@ -203,8 +203,9 @@ func (m *MinMax) Merge(other *MinMax) error {
 		return fmt.Errorf("%w: merging a scaler of %d features into one of %d", ErrFeatureCount, d, len(m.st.n))
 	}
 	st := &m.st
-	// Checked before anything changes, as in Fit: an infinite range would
-	// map every value to lo, and the decoder would refuse the state.
+	// Checked before anything changes, as in Fit: a range or scale that
+	// does not fit in a float64 would map every value to NaN or lo, and the
+	// decoder would refuse the state.
 	for j := 0; j < d; j++ {
 		if o.n[j] > 0 && st.n[j] > 0 {
 			if err := st.checkRange(j, min(st.min[j], o.min[j]), max(st.max[j], o.max[j])); err != nil {
