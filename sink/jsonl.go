@@ -3,6 +3,7 @@ package sink
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -21,15 +22,19 @@ import (
 //
 // time and key are left out when empty; then come the features by name, the
 // target under its name, prediction, model_version, and the attributes
-// sorted by name. Numbers keep full precision; NaN and ±Inf (an unlabeled
-// target, a prediction before the first model) are written as null. Flat
-// objects are what jq and dataframe readers expect, and source.NewJSONL
-// reads them back with Columns that name the target, the key and the
-// attributes, and ignore time, prediction and model_version.
+// sorted by name. An attribute named like one of the fields before it is
+// written as "attr." and its name, so that it cannot replace the
+// prediction, say, in a reader that keeps the last of two equal keys.
+// Numbers keep full precision; NaN and ±Inf (an unlabeled target, a
+// prediction before the first model) are written as null. Flat objects are
+// what jq and dataframe readers expect, and source.NewJSONL reads them back
+// with Columns that name the target, the key and the attributes, and ignore
+// time, prediction and model_version.
 //
-// Output is buffered: it reaches the writer when the buffer fills, on Flush,
-// on Close, and at the end of a Write whose context is done, so a cancelled
-// run loses nothing it was given. JSONL does not close the writer.
+// Each Write hands its records to the writer before it returns, in as few
+// calls as its 64 KiB buffer allows, so a nil error means the writer has
+// them: a Pipeline acknowledges a batch only after that. JSONL does not
+// close the writer.
 type JSONL struct {
 	mu     sync.Mutex
 	w      *bufio.Writer
@@ -37,6 +42,9 @@ type JSONL struct {
 	target []byte   // `"salary":`
 	buf    []byte
 	attrs  []string
+	// fields holds the names attributes must not take: time, key, the
+	// features, the target, prediction and model_version.
+	fields map[string]bool
 	closed bool
 	err    error
 }
@@ -44,15 +52,20 @@ type JSONL struct {
 // NewJSONL returns a JSONL sink writing to w. The schema names the features
 // and target; when it is empty they are x0, x1, … and target.
 func NewJSONL(w io.Writer, schema stream.Schema) *JSONL {
-	j := &JSONL{w: bufio.NewWriterSize(w, 64<<10)}
+	j := &JSONL{fields: map[string]bool{"time": true, "key": true, "prediction": true, "model_version": true}}
+	if w != nil {
+		j.w = bufio.NewWriterSize(w, 64<<10)
+	}
 	for _, f := range schema.Features {
 		j.keys = append(j.keys, appendKey(nil, f))
+		j.fields[f] = true
 	}
 	t := schema.Target
 	if t == "" {
 		t = "target"
 	}
 	j.target = appendKey(nil, t)
+	j.fields[t] = true
 	return j
 }
 
@@ -63,19 +76,25 @@ func appendKey(b []byte, k string) []byte {
 
 func (j *JSONL) key(i int) []byte {
 	for len(j.keys) <= i {
-		j.keys = append(j.keys, appendKey(nil, "x"+strconv.Itoa(len(j.keys))))
+		name := "x" + strconv.Itoa(len(j.keys))
+		j.keys = append(j.keys, appendKey(nil, name))
+		j.fields[name] = true
 	}
 	return j.keys[i]
 }
 
-// Write encodes b's records. It returns the writer's error, wrapped, if
-// writing fails; that error sticks, as bufio's does. It returns ErrClosed
-// after Close.
-func (j *JSONL) Write(ctx context.Context, b stream.ScoredBatch) error {
+// Write encodes b's records and hands them to the writer. It returns the
+// writer's error, wrapped, if writing fails; that error sticks, as bufio's
+// does. It returns ErrClosed after Close, and an error if JSONL was not
+// made by NewJSONL with a writer.
+func (j *JSONL) Write(_ context.Context, b stream.ScoredBatch) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
 		return ErrClosed
+	}
+	if j.w == nil {
+		return errNoWriter
 	}
 	if j.err != nil {
 		return j.err
@@ -115,7 +134,11 @@ func (j *JSONL) Write(ctx context.Context, b stream.ScoredBatch) error {
 			slices.Sort(names) // map order would make identical records differ
 			for _, k := range names {
 				buf = append(buf, ',')
-				buf = appendString(buf, k)
+				if j.fields[k] {
+					buf = appendString(buf, "attr."+k)
+				} else {
+					buf = appendString(buf, k)
+				}
 				buf = append(buf, ':')
 				buf = appendString(buf, r.Attrs[k])
 			}
@@ -128,18 +151,6 @@ func (j *JSONL) Write(ctx context.Context, b stream.ScoredBatch) error {
 			return j.err
 		}
 	}
-	if ctx.Err() != nil {
-		// The run is stopping: get what we have to the writer now, in case
-		// nobody calls Close.
-		return j.flush()
-	}
-	return nil
-}
-
-func (j *JSONL) flush() error {
-	if j.err != nil {
-		return j.err
-	}
 	if err := j.w.Flush(); err != nil {
 		j.err = fmt.Errorf("sink: jsonl: write: %w", err)
 		return j.err
@@ -147,26 +158,17 @@ func (j *JSONL) flush() error {
 	return nil
 }
 
-// Flush writes any buffered records to the writer.
-func (j *JSONL) Flush() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.closed {
-		return ErrClosed
-	}
-	return j.flush()
-}
+// errNoWriter is what a JSONL without a writer returns.
+var errNoWriter = errors.New("sink: jsonl: no writer: make JSONL with NewJSONL and a non-nil io.Writer")
 
-// Close flushes the buffer and returns the writer's error, if any. Only the
-// first call does anything; the writer itself is left open.
+// Close makes later Writes return ErrClosed. Every Write has already handed
+// its records to the writer, so there is nothing to flush; the writer itself
+// is left open.
 func (j *JSONL) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.closed {
-		return nil
-	}
 	j.closed = true
-	return j.flush()
+	return nil
 }
 
 func appendFloat(b []byte, x float64) []byte {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/forestream/forestream/source"
 	"github.com/forestream/forestream/stream"
+	"github.com/forestream/forestream/stream/streamtest"
 )
 
 var people = stream.Schema{Features: []string{"age", "hours"}, Target: "salary"}
@@ -38,8 +40,6 @@ func TestJSONLFormat(t *testing.T) {
 		ModelVersion: 3,
 	}
 	require.NoError(t, j.Write(context.Background(), b))
-	assert.Zero(t, buf.Len(), "buffered until Close")
-	require.NoError(t, j.Close())
 	assert.Equal(t,
 		`{"time":"2026-01-02T15:04:05.0000006Z","key":"k1","age":34,"hours":40.5,"salary":72000,"prediction":70512.25,"model_version":3,"city":"Oslo","name":"Ann"}`+"\n"+
 			`{"age":1e+21,"hours":-1e-06,"salary":null,"prediction":null,"model_version":3}`+"\n",
@@ -119,23 +119,98 @@ func TestJSONLRoundTrip(t *testing.T) {
 	}
 }
 
-func TestJSONLFlushesWhenCancelled(t *testing.T) {
+func TestJSONLHandsEachBatchToTheWriter(t *testing.T) {
 	var buf bytes.Buffer
 	j := NewJSONL(&buf, people)
 	require.NoError(t, j.Write(context.Background(), scored2(3)))
-	assert.Zero(t, buf.Len())
+	assert.Equal(t, 3, strings.Count(buf.String(), "\n"), "the writer has the batch when Write returns")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	require.NoError(t, j.Write(ctx, scored2(2)), "the batch is still written")
-	assert.Equal(t, 5, strings.Count(buf.String(), "\n"), "and everything is flushed")
+	require.NoError(t, j.Write(ctx, scored2(2)), "a batch in flight is still written after cancellation")
+	assert.Equal(t, 5, strings.Count(buf.String(), "\n"))
 
-	require.NoError(t, j.Write(context.Background(), scored2(1)))
-	require.NoError(t, j.Flush())
-	assert.Equal(t, 6, strings.Count(buf.String(), "\n"))
 	require.NoError(t, j.Close())
 	assert.NoError(t, j.Close(), "Close twice is harmless")
 	assert.ErrorIs(t, j.Write(context.Background(), scored2(1)), ErrClosed)
-	assert.ErrorIs(t, j.Flush(), ErrClosed)
+	assert.Equal(t, 5, strings.Count(buf.String(), "\n"))
+}
+
+// A Pipeline acknowledges a batch with nil once the Sink's Write returns
+// nil, so a writer that fails must fail the Write of the records it
+// refused, not a later Close.
+func TestJSONLAcksOnlyWhatTheWriterAccepted(t *testing.T) {
+	src := streamtest.NewSlice(people, peopleRecords(20))
+	p := &stream.Pipeline{
+		Source:    src,
+		Sink:      NewJSONL(&failingWriter{err: errors.New("disk full")}, people),
+		BatchSize: 5,
+		Logger:    slog.New(slog.DiscardHandler),
+	}
+	err := p.Run(context.Background())
+	require.ErrorContains(t, err, "disk full")
+	acks := src.Acks()
+	require.NotEmpty(t, acks)
+	for i, a := range acks {
+		assert.Error(t, a.Err, "batch %d of %d records was acknowledged as handled", i, a.Size)
+	}
+}
+
+func TestJSONLWithoutWriter(t *testing.T) {
+	for name, j := range map[string]*JSONL{"zero value": {}, "nil writer": NewJSONL(nil, people)} {
+		err := j.Write(context.Background(), scored2(1))
+		assert.ErrorContains(t, err, "no writer", name)
+		assert.NoError(t, j.Close(), name)
+	}
+}
+
+// An attribute named like a field of the line would make a second key of
+// that name, and JSON readers keep the last one: the prediction, the
+// target or a feature would be replaced by the attribute.
+func TestJSONLAttributeNamedLikeAField(t *testing.T) {
+	var buf bytes.Buffer
+	j := NewJSONL(&buf, stream.Schema{Features: []string{"age"}})
+	attrs := map[string]string{"prediction": "p", "target": "t", "age": "a", "x1": "f", "key": "k", "time": "tm", "model_version": "m", "city": "Oslo"}
+	require.NoError(t, j.Write(context.Background(), stream.ScoredBatch{
+		Records:      []stream.Record{{Key: "r1", Time: time.Unix(0, 0).UTC(), Features: []float64{34, 2}, Target: 3, Attrs: attrs}},
+		Predictions:  []float64{42},
+		ModelVersion: 7,
+	}))
+	line := strings.TrimSpace(buf.String())
+	dec := json.NewDecoder(strings.NewReader(line))
+	seen := map[string]bool{}
+	_, err := dec.Token() // {
+	require.NoError(t, err)
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		assert.False(t, seen[k.(string)], "key %q appears twice in %s", k, line)
+		seen[k.(string)] = true
+		var v any
+		require.NoError(t, dec.Decode(&v))
+	}
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(line), &m))
+	assert.Equal(t, 42.0, m["prediction"])
+	assert.Equal(t, 3.0, m["target"])
+	assert.Equal(t, 34.0, m["age"])
+	assert.Equal(t, 2.0, m["x1"])
+	assert.Equal(t, "r1", m["key"])
+	assert.Equal(t, 7.0, m["model_version"])
+	for k, v := range attrs {
+		if k == "city" {
+			assert.Equal(t, v, m["city"])
+			continue
+		}
+		assert.Equal(t, v, m["attr."+k], k)
+	}
+}
+
+func peopleRecords(n int) []stream.Record {
+	recs := make([]stream.Record, n)
+	for i := range recs {
+		recs[i] = stream.Record{Features: []float64{float64(20 + i), 40}, Target: float64(1000 * i)}
+	}
+	return recs
 }
 
 func scored2(n int) stream.ScoredBatch {
@@ -161,17 +236,15 @@ func TestJSONLFailingWriter(t *testing.T) {
 	boom := errors.New("disk full")
 	w := &failingWriter{err: boom}
 	j := NewJSONL(w, people)
-	require.NoError(t, j.Write(context.Background(), scored2(2)), "still in the buffer")
-	err := j.Close()
+	err := j.Write(context.Background(), scored2(2))
 	assert.ErrorIs(t, err, boom)
 	assert.Contains(t, err.Error(), "sink: jsonl: write")
+	assert.ErrorIs(t, j.Write(context.Background(), scored2(1)), boom, "the error sticks")
+	assert.NoError(t, j.Close(), "Write has reported it already")
 
-	// A batch larger than the buffer fails in Write itself, and the error sticks.
+	// A batch larger than the buffer fails as well.
 	j = NewJSONL(&failingWriter{err: boom}, people)
-	err = j.Write(context.Background(), scored2(5000))
-	assert.ErrorIs(t, err, boom)
-	assert.ErrorIs(t, j.Write(context.Background(), scored2(1)), boom)
-	assert.ErrorIs(t, j.Flush(), boom)
+	assert.ErrorIs(t, j.Write(context.Background(), scored2(5000)), boom)
 }
 
 func TestJSONLClosedWriter(t *testing.T) {
@@ -179,13 +252,10 @@ func TestJSONLClosedWriter(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	j := NewJSONL(f, people)
-	require.NoError(t, j.Write(context.Background(), scored2(1)))
-	assert.ErrorIs(t, j.Close(), os.ErrClosed)
+	assert.ErrorIs(t, j.Write(context.Background(), scored2(1)), os.ErrClosed)
 
 	pr, pw := io.Pipe()
 	require.NoError(t, pr.Close())
 	j = NewJSONL(pw, people)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	assert.ErrorIs(t, j.Write(ctx, scored2(1)), io.ErrClosedPipe, "the flush on cancellation reports it")
+	assert.ErrorIs(t, j.Write(context.Background(), scored2(1)), io.ErrClosedPipe)
 }
