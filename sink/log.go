@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"slices"
@@ -27,15 +28,20 @@ const DefaultInterval = 5 * time.Second
 //
 // At Debug it also writes each record: its key, features by name, target
 // (under the schema's target name), prediction, model version and attributes
-// (sorted by name). Attributes share the line's namespace, so avoid naming
-// one like a feature. When the logger is not enabled for Debug, the
-// per-record path costs one Enabled call per batch.
+// (sorted by name). An attribute named like one of the fields before it is
+// logged as "attr." and its name, so that it cannot hide that field. When
+// the logger is not enabled for Debug, the per-record path costs one
+// Enabled call per batch.
 //
 // Numbers are rounded to four significant digits (whole numbers from 1,000
 // up) to keep lines short in a terminal; use JSONL for full precision. NaN
-// values — an unlabeled target, a prediction before the first model — are
-// left out, since JSON cannot encode them; an infinite prediction or error
-// is written as the string "+Inf" or "-Inf".
+// values — an unlabeled target, a prediction before the first model, a
+// feature of a record sent to a dead-letter Log — are left out, since JSON
+// cannot encode them; an infinite value is written as the string "+Inf" or
+// "-Inf".
+//
+// Write and Close return the handler's error when a line cannot be written,
+// so that a Pipeline does not acknowledge records that were not logged.
 //
 // The summary clock is the arrival of batches: a summary is written by the
 // first Write at least Interval after the previous one, so Log needs no
@@ -63,9 +69,11 @@ type Log struct {
 	// ref is the first labeled target, subtracted from every target before
 	// it is summed: with large targets of small spread, Σy² − n·ȳ² would
 	// otherwise cancel away the variance that R² divides by.
-	ref     float64
-	hasRef  bool
-	names   []string
+	ref    float64
+	hasRef bool
+	names  []string
+	// fields holds the names attributes must not take in a record's line.
+	fields  map[string]bool
 	attrBuf []slog.Attr
 	keyBuf  []string
 }
@@ -120,7 +128,9 @@ func (l *Log) Write(ctx context.Context, b stream.ScoredBatch) error {
 	}
 	lg := l.logger()
 	if lg.Enabled(ctx, slog.LevelDebug) {
-		l.logRecords(ctx, lg, b)
+		if err := l.logRecords(ctx, lg, b); err != nil {
+			return err
+		}
 	}
 	l.version = b.ModelVersion
 
@@ -153,8 +163,9 @@ func (l *Log) Write(ctx context.Context, b stream.ScoredBatch) error {
 		interval = DefaultInterval
 	}
 	if interval > 0 && now.Sub(l.period.start) >= interval {
-		l.summarize(ctx, lg, "summary", l.period, now)
+		period := l.period
 		l.period = tally{start: now}
+		return l.summarize(ctx, lg, "summary", period, now)
 	}
 	return nil
 }
@@ -170,11 +181,24 @@ func (l *Log) Close() error {
 	l.closed = true
 	run := l.run
 	run.start = l.first
-	l.summarize(context.Background(), l.logger(), "final summary", run, l.clock())
+	return l.summarize(context.Background(), l.logger(), "final summary", run, l.clock())
+}
+
+// emit is lg.LogAttrs that returns the handler's error instead of dropping
+// it.
+func emit(ctx context.Context, lg *slog.Logger, level slog.Level, msg string, attrs []slog.Attr) error {
+	if !lg.Enabled(ctx, level) {
+		return nil
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	if err := lg.Handler().Handle(ctx, r); err != nil {
+		return fmt.Errorf("sink: log: %w", err)
+	}
 	return nil
 }
 
-func (l *Log) summarize(ctx context.Context, lg *slog.Logger, msg string, t tally, now time.Time) {
+func (l *Log) summarize(ctx context.Context, lg *slog.Logger, msg string, t tally, now time.Time) error {
 	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs, slog.Int64("records", t.n))
 	if d := now.Sub(t.start).Seconds(); d > 0 && l.started {
@@ -194,13 +218,16 @@ func (l *Log) summarize(ctx context.Context, lg *slog.Logger, msg string, t tall
 			attrs = append(attrs, number("r2", math.Round((1-t.sumSE/ss)*1000)/1000))
 		}
 	}
-	lg.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
+	return emit(ctx, lg, slog.LevelInfo, msg, attrs)
 }
 
-func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBatch) {
+func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBatch) error {
 	target := l.Schema.Target
 	if target == "" {
 		target = "target"
+	}
+	if l.fields == nil {
+		l.fields = map[string]bool{"key": true, target: true, "prediction": true, "model": true}
 	}
 	for i, r := range b.Records {
 		attrs := l.attrBuf[:0]
@@ -208,7 +235,10 @@ func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBa
 			attrs = append(attrs, slog.String("key", r.Key))
 		}
 		for j, x := range r.Features {
-			attrs = append(attrs, number(l.featureName(j), round(x)))
+			name := l.featureName(j)
+			if !math.IsNaN(x) {
+				attrs = append(attrs, number(name, round(x)))
+			}
 		}
 		if !math.IsNaN(r.Target) {
 			attrs = append(attrs, number(target, round(r.Target)))
@@ -224,23 +254,31 @@ func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBa
 			}
 			slices.Sort(keys) // map order would make every line differ
 			for _, k := range keys {
-				attrs = append(attrs, slog.String(k, r.Attrs[k]))
+				name := k
+				if l.fields[k] {
+					name = "attr." + k
+				}
+				attrs = append(attrs, slog.String(name, r.Attrs[k]))
 			}
 			l.keyBuf = keys
 		}
-		lg.LogAttrs(ctx, slog.LevelDebug, "record", attrs...)
 		l.attrBuf = attrs
+		if err := emit(ctx, lg, slog.LevelDebug, "record", attrs); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func (l *Log) featureName(j int) string {
 	for len(l.names) <= j {
 		k := len(l.names)
+		name := "x" + strconv.Itoa(k)
 		if k < len(l.Schema.Features) {
-			l.names = append(l.names, l.Schema.Features[k])
-		} else {
-			l.names = append(l.names, "x"+strconv.Itoa(k))
+			name = l.Schema.Features[k]
 		}
+		l.names = append(l.names, name)
+		l.fields[name] = true
 	}
 	return l.names[j]
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"strings"
@@ -316,4 +318,69 @@ func TestLogInfinitePredictions(t *testing.T) {
 	assert.Equal(t, "+Inf", got[0]["prediction"])
 	assert.Equal(t, 3.0, got[1]["prediction"])
 	assert.Equal(t, "+Inf", got[2]["mae"])
+}
+
+// A record sent to a dead-letter Log may hold NaN features; slog's JSON
+// handler would write an error in place of each.
+func TestLogLeavesOutNaNFeatures(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelDebug), Schema: stream.Schema{Features: []string{"a", "b"}}}
+	require.NoError(t, l.Write(context.Background(), stream.ScoredBatch{
+		Records:     []stream.Record{{Features: []float64{math.NaN(), 2}, Target: 1}},
+		Predictions: []float64{math.NaN()},
+	}))
+	assert.NotContains(t, buf.String(), "!ERROR")
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.NotContains(t, got[0], "a")
+	assert.Equal(t, 2.0, got[0]["b"])
+}
+
+func TestLogAttributeNamedLikeAField(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelDebug), Schema: stream.Schema{Features: []string{"age"}, Target: "y"}}
+	attrs := map[string]string{"prediction": "p", "y": "t", "age": "a", "x1": "f", "key": "k", "model": "m", "city": "Oslo"}
+	require.NoError(t, l.Write(context.Background(), stream.ScoredBatch{
+		Records:      []stream.Record{{Key: "r1", Features: []float64{34, 2}, Target: 3, Attrs: attrs}},
+		Predictions:  []float64{42},
+		ModelVersion: 7,
+	}))
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.Equal(t, 42.0, got[0]["prediction"])
+	assert.Equal(t, 3.0, got[0]["y"])
+	assert.Equal(t, 34.0, got[0]["age"])
+	assert.Equal(t, 2.0, got[0]["x1"])
+	assert.Equal(t, "r1", got[0]["key"])
+	assert.Equal(t, 7.0, got[0]["model"])
+	assert.Equal(t, "Oslo", got[0]["city"])
+	for k, v := range attrs {
+		if k != "city" {
+			assert.Equal(t, v, got[0]["attr."+k], k)
+		}
+	}
+}
+
+// failingHandler is a log destination that cannot be written to.
+type failingHandler struct{ slog.Handler }
+
+func (failingHandler) Handle(context.Context, slog.Record) error {
+	return errors.New("log volume full")
+}
+
+// A Pipeline acknowledges a batch once Write returns nil; lines that were
+// not written must not be reported as handled.
+func TestLogReturnsHandlerErrors(t *testing.T) {
+	h := failingHandler{slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})}
+	l := &Log{Logger: slog.New(h)}
+	err := l.Write(context.Background(), scored(3, 1, 0, 1))
+	require.ErrorContains(t, err, "log volume full")
+	assert.ErrorContains(t, err, "sink: log")
+
+	clk := newFakeNow()
+	l = &Log{Logger: slog.New(failingHandler{slog.NewJSONHandler(io.Discard, nil)}), now: clk.now}
+	require.NoError(t, l.Write(context.Background(), scored(3, 1, 0, 1)), "at Info the records are not logged")
+	clk.advance(DefaultInterval)
+	assert.ErrorContains(t, l.Write(context.Background(), scored(3, 1, 0, 1)), "log volume full", "the summary failed")
+	assert.ErrorContains(t, l.Close(), "log volume full", "the final summary failed")
 }
