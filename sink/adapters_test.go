@@ -115,3 +115,13 @@ func TestDiscardAndFunc(t *testing.T) {
 	require.NoError(t, s.Write(context.Background(), scored2(4)))
 	assert.Equal(t, 4, got)
 }
+
+func TestChanWithoutChannel(t *testing.T) {
+	for name, c := range map[string]*Chan{"zero value": {}, "nil channel": NewChan(nil)} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // a Write that waited would return ctx.Err()
+		err := c.Write(ctx, scored2(1))
+		assert.ErrorContains(t, err, "no channel", name)
+		assert.NotErrorIs(t, err, context.Canceled, name)
+	}
+}

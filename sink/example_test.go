@@ -10,6 +10,7 @@ import (
 
 	"github.com/forestream/forestream/sink"
 	"github.com/forestream/forestream/stream"
+	"github.com/forestream/forestream/stream/streamtest"
 )
 
 func ExampleLog() {
@@ -54,10 +55,43 @@ func ExampleJSONL() {
 		Predictions:  []float64{70512.25},
 		ModelVersion: 3,
 	})
-	_ = s.Close() // flushes
-	fmt.Print(out.String())
+	fmt.Print(out.String()) // each Write has reached the writer when it returns
+	_ = s.Close()
 	// Output:
 	// {"key":"p1","age":34,"salary":72000,"prediction":70512.25,"model_version":3,"city":"Oslo"}
+}
+
+// A program consumes the scored batches while the pipeline runs, and keeps
+// receiving until Run returns: after a cancellation the pipeline still
+// drains the batches it has read into the channel.
+func ExampleChan() {
+	schema := stream.Schema{Features: []string{"x"}, Target: "y"}
+	var records []stream.Record
+	for i := range 1000 {
+		records = append(records, stream.Record{Features: []float64{float64(i)}, Target: float64(2 * i)})
+	}
+	ch := make(chan stream.ScoredBatch)
+	p := &stream.Pipeline{
+		Source: streamtest.NewSlice(schema, records),
+		Sink:   sink.NewChan(ch),
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+
+	received := 0
+	for {
+		select {
+		case b := <-ch:
+			received += b.Len()
+			continue
+		case err := <-done:
+			fmt.Println("run:", err, "records received:", received)
+		}
+		break
+	}
+	// Output:
+	// run: <nil> records received: 1000
 }
 
 func ExampleNewMulti() {

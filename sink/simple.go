@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 
 	"github.com/forestream/forestream/stream"
 )
@@ -20,6 +21,12 @@ func (discard) Write(context.Context, stream.ScoredBatch) error { return nil }
 
 // Chan is a Sink that hands each scored batch to a Go channel, for the rest
 // of a program to consume.
+//
+// A Pipeline drains the batches in flight after its context is cancelled,
+// and the context it gives the Sink is not cancelled with it, so the
+// receiver must keep receiving until Run returns: a receiver that stops
+// at cancellation would leave Write, and so Run, waiting for ever. The
+// Example shows the pattern.
 type Chan struct {
 	ch chan<- stream.ScoredBatch
 }
@@ -29,9 +36,13 @@ func NewChan(ch chan<- stream.ScoredBatch) *Chan { return &Chan{ch: ch} }
 
 // Write sends a deep copy of b, since the pipeline may reuse b once Write
 // returns; it waits for the receiver, or returns ctx.Err() if ctx is done
-// first. Chan never closes ch: the pipeline's end is known from Run
-// returning.
+// first. It returns an error if Chan has no channel, rather than wait for
+// ever on a nil one. Chan never closes ch: the pipeline's end is known from
+// Run returning.
 func (c *Chan) Write(ctx context.Context, b stream.ScoredBatch) error {
+	if c.ch == nil {
+		return errors.New("sink: chan: no channel: make Chan with NewChan and a non-nil channel")
+	}
 	cp := cloneBatch(b)
 	select {
 	case c.ch <- cp:
