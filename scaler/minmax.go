@@ -22,6 +22,12 @@ var (
 // and passes through Transform as NaN. Values outside the learned range
 // map outside the target range: Transform does not clip.
 //
+// The formula is scikit-learn's to the last bit, rounding included: for
+// values far from zero next to their spread (Unix nanoseconds, say) the
+// offset is much larger than the target range, and its rounding can move a
+// result by up to an ulp of x*scale, a constant one too, away from lo.
+// Subtract such a baseline before scaling.
+//
 // The zero value maps to [0, 1] and is ready to use. The concurrency rules
 // are those of Standard: Fit, Merge and UnmarshalBinary must not overlap any
 // other call; the other methods only read; Freeze gives an immutable copy
@@ -195,23 +201,29 @@ func (m *MinMax) Merge(other *MinMax) error {
 	if other == nil || len(other.st.n) == 0 {
 		return nil
 	}
-	o := &other.st
+	o, st := &other.st, &m.st
 	d := len(o.n)
-	if len(m.st.n) == 0 {
-		m.st.alloc(d)
-	} else if len(m.st.n) != d {
-		return fmt.Errorf("%w: merging a scaler of %d features into one of %d", ErrFeatureCount, d, len(m.st.n))
+	if len(st.n) != 0 && len(st.n) != d {
+		return fmt.Errorf("%w: merging a scaler of %d features into one of %d", ErrFeatureCount, d, len(st.n))
 	}
-	st := &m.st
 	// Checked before anything changes, as in Fit: a range or scale that
 	// does not fit in a float64 would map every value to NaN or lo, and the
-	// decoder would refuse the state.
+	// decoder would refuse the state. m's own target range decides, and a
+	// feature m has not seen takes other's range as it is.
 	for j := 0; j < d; j++ {
-		if o.n[j] > 0 && st.n[j] > 0 {
-			if err := st.checkRange(j, min(st.min[j], o.min[j]), max(st.max[j], o.max[j])); err != nil {
-				return err
-			}
+		if o.n[j] == 0 {
+			continue
 		}
+		lo, hi := o.min[j], o.max[j]
+		if len(st.n) != 0 && st.n[j] > 0 {
+			lo, hi = min(st.min[j], lo), max(st.max[j], hi)
+		}
+		if err := st.checkRange(j, lo, hi); err != nil {
+			return err
+		}
+	}
+	if len(st.n) == 0 {
+		st.alloc(d)
 	}
 	for j := 0; j < d; j++ {
 		switch {

@@ -164,3 +164,30 @@ func TestMinMaxRefusesAScaleThatDoesNotFit(t *testing.T) {
 	fitRows(t, b, []float64{1e-10})
 	require.ErrorIs(t, a.Merge(b), scaler.ErrOverflow)
 }
+
+// Merge checks a range against m's target range as Fit does, also for a
+// feature m has not seen, so that it never takes a state that maps every
+// value to NaN and that the decoder refuses.
+func TestMinMaxMergeChecksUnseenFeatures(t *testing.T) {
+	other := &scaler.MinMax{} // onto [0, 1] this range maps fine
+	require.NoError(t, other.Fit(ctx, batchOf([]float64{0, 0}, []float64{1e-10, 1e-10})))
+
+	for name, prep := range map[string]func(*scaler.MinMax) error{
+		"empty": func(*scaler.MinMax) error { return nil },
+		"feature seen": func(m *scaler.MinMax) error {
+			return m.Fit(ctx, batchOf([]float64{math.NaN(), 0}, []float64{math.NaN(), 1}))
+		},
+	} {
+		wide, err := scaler.NewMinMax(0, 1e300)
+		require.NoError(t, err)
+		require.NoError(t, prep(wide))
+		before, err := wide.MarshalBinary()
+		require.NoError(t, err)
+		require.ErrorIs(t, wide.Fit(ctx, batchOf([]float64{0, 0}, []float64{1e-10, 0})), scaler.ErrOverflow, "Fit refuses this range")
+
+		assert.ErrorIs(t, wide.Merge(other), scaler.ErrOverflow, name)
+		after, err := wide.MarshalBinary()
+		require.NoError(t, err)
+		assert.Equal(t, before, after, "%s: a refused Merge changes nothing", name)
+	}
+}
