@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/forestream/forestream/stream"
 )
@@ -58,8 +59,11 @@ func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
 		return nil, fmt.Errorf("%w: csv: unknown error policy %v", ErrInvalidConfig, opts.OnError)
 	}
 	cr := csv.NewReader(r)
-	if opts.Comma != 0 {
-		cr.Comma = opts.Comma
+	if c := opts.Comma; c != 0 {
+		if c == '"' || c == '\r' || c == '\n' || c == utf8.RuneError || !utf8.ValidRune(c) {
+			return nil, fmt.Errorf("%w: csv: %q cannot separate fields", ErrInvalidConfig, c)
+		}
+		cr.Comma = c
 	}
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -137,14 +141,20 @@ func (c *CSV) next(dst []float64) (stream.Record, error) {
 	return stream.Record{}, fmt.Errorf("source: csv: %w", err)
 }
 
+// lineError is err in the field of column col, on the line the field
+// starts on: a quoted field before it may span lines.
+func (c *CSV) lineError(col int, err error) *LineError {
+	line, _ := c.r.FieldPos(col)
+	return &LineError{Line: line, Field: c.header[col], Err: err}
+}
+
 // parse turns one line's fields into a record, appending the features to
 // dst, which has room for them.
 func (c *CSV) parse(fields []string, dst []float64) (stream.Record, error) {
-	line, _ := c.r.FieldPos(0)
 	for _, col := range c.feats {
 		v, err := parseFeature(fields[col])
 		if err != nil {
-			return stream.Record{}, &LineError{Line: line, Field: c.header[col], Err: err}
+			return stream.Record{}, c.lineError(col, err)
 		}
 		dst = append(dst, v)
 	}
@@ -153,7 +163,7 @@ func (c *CSV) parse(fields []string, dst []float64) (stream.Record, error) {
 	if c.target >= 0 {
 		v, err := parseTarget(fields[c.target])
 		if err != nil {
-			return stream.Record{}, &LineError{Line: line, Field: c.header[c.target], Err: err}
+			return stream.Record{}, c.lineError(c.target, err)
 		}
 		rec.Target = v
 	}

@@ -3,12 +3,15 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -257,4 +260,77 @@ func TestCSVNonFiniteValuesAreMalformed(t *testing.T) {
 	recs := readAll(t, src, 10)
 	require.Len(t, recs, 1)
 	assert.False(t, recs[0].Labeled())
+}
+
+// A bad field is reported on the line it is on, though a quoted field
+// before it starts the record on an earlier line.
+func TestCSVLineOfBadFieldAfterMultilineField(t *testing.T) {
+	src, err := NewCSV(strings.NewReader("note,x\n\"first\nsecond\",abc\n"), CSVOptions{Columns: Columns{Attrs: []string{"note"}}})
+	require.NoError(t, err)
+	_, _, err = src.Read(context.Background(), 10)
+	var le *LineError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 3, le.Line, "abc is on line 3: %v", err)
+	assert.Equal(t, "x", le.Field)
+}
+
+func TestCSVCommaThatCannotSeparate(t *testing.T) {
+	for _, comma := range []rune{'"', '\n', '\r', utf8.RuneError, -1} {
+		_, err := NewCSV(strings.NewReader("a,b\n1,2\n"), CSVOptions{Comma: comma})
+		assert.ErrorIs(t, err, ErrInvalidConfig, "Comma %q", comma)
+	}
+	src, err := NewCSV(strings.NewReader("a;b\n1;2\n"), CSVOptions{Comma: ';', Columns: Columns{Target: "b"}})
+	require.NoError(t, err)
+	b, _, err := src.Read(context.Background(), 10)
+	require.NoError(t, err)
+	assert.Equal(t, []float64{1}, b.Records[0].Features)
+}
+
+// The Source contract allows any positive max; a reader must not allocate
+// for max records whatever the input holds, nor overflow computing it.
+func TestLineReadersAllocateForWhatTheyRead(t *testing.T) {
+	for name, open := range map[string]func() (stream.Source, error){
+		"CSV": func() (stream.Source, error) {
+			return NewCSV(strings.NewReader("x,y\n1,2\n3,4\n"), CSVOptions{Columns: Columns{Target: "y"}})
+		},
+		"JSONL": func() (stream.Source, error) {
+			return NewJSONL(strings.NewReader("{\"x\":1,\"y\":2}\n{\"x\":3,\"y\":4}\n"), JSONLOptions{Columns: Columns{Target: "y"}})
+		},
+	} {
+		src, err := open()
+		require.NoError(t, err)
+		b, _, err := src.Read(context.Background(), math.MaxInt)
+		require.NoError(t, err, name)
+		assert.Equal(t, 2, b.Len(), name)
+
+		src, err = open()
+		require.NoError(t, err)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		b, _, err = src.Read(context.Background(), 1<<20)
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err, name)
+		assert.Equal(t, 2, b.Len(), name)
+		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "%s: bytes allocated for a 2-record read of max 1<<20", name)
+	}
+}
+
+// Past the first chunk a batch's features move to a new allocation; the
+// records already read keep theirs.
+func TestLineReadersBatchesLargerThanAChunk(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("x,z,y\n")
+	n := 3*firstChunk + 7
+	for i := range n {
+		fmt.Fprintf(&in, "%d,%d,%d\n", i, -i, 2*i)
+	}
+	src, err := NewCSV(strings.NewReader(in.String()), CSVOptions{Columns: Columns{Target: "y"}})
+	require.NoError(t, err)
+	b, _, err := src.Read(context.Background(), n+1)
+	require.NoError(t, err)
+	require.Equal(t, n, b.Len())
+	for i, r := range b.Records {
+		require.Equal(t, []float64{float64(i), float64(-i)}, r.Features, "record %d", i)
+		require.Equal(t, 2, cap(r.Features), "record %d cannot grow into the next", i)
+	}
 }

@@ -137,7 +137,7 @@ func (j *JSONL) nextLine() ([]byte, error) {
 			frag, err = j.r.ReadSlice('\n')
 			if !tooLong {
 				j.buf = append(j.buf, frag...)
-				if len(j.buf) > j.max+2 { // room for a "\r\n", which does not count
+				if len(j.buf)-2 > j.max { // room for a "\r\n", which does not count
 					tooLong = true
 					j.buf = j.buf[:0]
 				}

@@ -215,3 +215,13 @@ func TestJSONLBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// A MaxLineBytes as large as math.MaxInt, "no practical limit", is a limit
+// like any other: it must not overflow into one that refuses every line.
+func TestJSONLMaxLineBytesAtMaxInt(t *testing.T) {
+	src, err := NewJSONL(strings.NewReader(`{"x": 1, "y": 2}`+"\n"), JSONLOptions{MaxLineBytes: math.MaxInt, Columns: Columns{Target: "y"}})
+	require.NoError(t, err)
+	b, _, err := src.Read(context.Background(), 10)
+	require.NoError(t, err)
+	assert.Equal(t, []float64{1}, b.Records[0].Features)
+}

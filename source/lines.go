@@ -22,6 +22,10 @@ type lineReader struct {
 	now     func() time.Time
 }
 
+// firstChunk is how many records' features a read allocates room for
+// before it has seen how many the input holds.
+const firstChunk = 1024
+
 // read parses up to max records of nf features each. next reads one line:
 // it appends the line's features to dst, which has room for them, and
 // returns its record; or io.EOF at the end; or a *LineError for a malformed
@@ -38,11 +42,18 @@ func (l *lineReader) read(ctx context.Context, max, nf int, next func(dst []floa
 		return stream.Batch{}, nil, fmt.Errorf("%w: %s: read of %d records", ErrInvalidConfig, l.format, max)
 	}
 	now := l.now()
-	back := make([]float64, 0, max*nf) // one allocation for the batch's features
-	recs := make([]stream.Record, 0, max)
+	// The batch's features share few allocations: one for up to
+	// firstChunk records, then one as large as the batch so far. Sizing
+	// by max alone would allocate for a huge max however short the input.
+	chunk := min(max, firstChunk)
+	back := make([]float64, 0, chunk*nf)
+	recs := make([]stream.Record, 0, chunk)
 	for len(recs) < max {
 		if err := ctx.Err(); err != nil {
 			return stream.Batch{Records: recs}, nil, err
+		}
+		if cap(back)-len(back) < nf {
+			back = make([]float64, 0, min(max-len(recs), len(recs))*nf)
 		}
 		rec, err := next(back[len(back):len(back):cap(back)])
 		if errors.Is(err, io.EOF) {
