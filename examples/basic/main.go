@@ -67,7 +67,13 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (op
 	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	var opts options
-	var envErr error
+	// envErrs are the environment variables that did not parse, in flag
+	// order; each matters only if its flag is not given.
+	type envErr struct {
+		flag string
+		err  error
+	}
+	var envErrs []envErr
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -76,15 +82,15 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (op
 	}
 	float := func(p *float64, name, envName, def, usage string) {
 		v, err := strconv.ParseFloat(env(envName, def), 64)
-		if err != nil && envErr == nil {
-			envErr = fmt.Errorf("%s=%q: not a number", envName, getenv(envName))
+		if err != nil {
+			envErrs = append(envErrs, envErr{name, fmt.Errorf("%s=%q: not a number", envName, getenv(envName))})
 		}
 		fs.Float64Var(p, name, v, usage+" ($"+envName+")")
 	}
 	integer := func(p *int64, name, envName, def, usage string) {
 		v, err := strconv.ParseInt(env(envName, def), 10, 64)
-		if err != nil && envErr == nil {
-			envErr = fmt.Errorf("%s=%q: not a whole number", envName, getenv(envName))
+		if err != nil {
+			envErrs = append(envErrs, envErr{name, fmt.Errorf("%s=%q: not a whole number", envName, getenv(envName))})
 		}
 		fs.Int64Var(p, name, v, usage+" ($"+envName+")")
 	}
@@ -98,8 +104,12 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (op
 	if err := fs.Parse(args); err != nil {
 		return opts, err
 	}
-	if envErr != nil {
-		return opts, envErr
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, e := range envErrs {
+		if !given[e.flag] {
+			return opts, e.err
+		}
 	}
 	if fs.NArg() > 0 {
 		return opts, fmt.Errorf("unexpected argument %q", fs.Arg(0))

@@ -28,6 +28,14 @@ func TestFlagsFallBackToTheEnvironment(t *testing.T) {
 	opts, err = parseFlags(nil, func(string) string { return "" }, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, options{rate: 2000, records: 0, seed: 1, window: 10000, retrainEvery: 2000}, opts)
+
+	// A variable that does not parse is no error when its flag is given.
+	env["FORESTREAM_RATE"] = "abc"
+	opts, err = parseFlags([]string{"-rate", "5"}, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 5.0, opts.rate)
+	_, err = parseFlags(nil, func(k string) string { return env[k] }, io.Discard)
+	assert.ErrorContains(t, err, `FORESTREAM_RATE="abc": not a number`)
 }
 
 func TestBadSettingsAreNamed(t *testing.T) {
