@@ -527,3 +527,29 @@ func TestTrainersKeepTheStreamContract(t *testing.T) {
 	}
 	streamtest.TestTrainer(t, ClassifierConfig{Trees: 5}, stream.Schema{Features: []string{"a", "b", "c", "d"}}, Xc, yc)
 }
+
+// Targets that share a large offset, a timestamp say, are learned as well
+// as the same targets without it: trees are grown on the deviations from
+// the mean, so the offset neither eats the sums' low digits nor inflates
+// the tolerance that stops splitting a pure node.
+func TestTargetsWithALargeOffset(t *testing.T) {
+	X, _ := friedman1(400, 0, 77)
+	const offset = 1.7e9 // seconds since 1970
+	y := make([]float64, len(X))
+	y0 := make([]float64, len(X))
+	for i, x := range X {
+		y0[i] = 3600 * x[0] // events spread over one hour
+		y[i] = offset + y0[i]
+	}
+	c := Config{Trees: 1, NoBootstrap: true, FeatureFraction: 1}
+	r, err := c.Fit(context.Background(), X, y)
+	require.NoError(t, err)
+	r0, err := c.Fit(context.Background(), X, y0)
+	require.NoError(t, err)
+	assert.Equal(t, r0.NumNodes(), r.NumNodes(), "the offset changes the tree")
+	for i, x := range X {
+		p, err := r.Predict(x)
+		require.NoError(t, err)
+		require.InDelta(t, y[i], p, 1e-6, "row %d: a fully grown tree gives back its training targets", i)
+	}
+}

@@ -37,23 +37,37 @@ type rowStat struct {
 // dataset is the training data, sorted once per Fit and shared read-only by
 // the workers.
 type dataset struct {
-	n, p  int
-	X     [][]float64
+	n, p int
+	X    [][]float64
+	// y is the targets less their mean, yMean: a tree is grown on the
+	// deviations and adds yMean back at the leaves. Targets sharing a
+	// large offset (a timestamp, a price level) would otherwise lose the
+	// low digits of every sum to rounding, and inflate the tolerance below.
 	y     []float64
+	yMean float64
 	order []entry     // p lists of n entries, each sorted by value then row
 	inv   []float64   // inv[k] = 1/k: bootstrap weights are whole numbers
-	ySq   float64     // mean of y², the scale of the pure-node tolerance
+	ySq   float64     // mean of y² (the targets' variance), the scale of the pure-node tolerance
 	uniq  [][]float64 // the distinct values of each feature, ascending
 }
 
 func newDataset(ctx context.Context, X [][]float64, y []float64, workers int) (*dataset, error) {
 	n, p := len(X), len(X[0])
-	d := &dataset{n: n, p: p, X: X, y: y, order: make([]entry, n*p), uniq: make([][]float64, p), inv: make([]float64, n+1)}
+	d := &dataset{n: n, p: p, X: X, y: make([]float64, n), order: make([]entry, n*p), uniq: make([][]float64, p), inv: make([]float64, n+1)}
 	for k := 1; k <= n; k++ {
 		d.inv[k] = 1 / float64(k)
 	}
 	for _, v := range y {
-		d.ySq += v * v
+		d.yMean += v / float64(n) // divided first: a sum of large targets could overflow
+	}
+	var resid float64
+	for _, v := range y {
+		resid += v - d.yMean
+	}
+	d.yMean += resid / float64(n) // a second pass takes back the first's rounding
+	for i, v := range y {
+		d.y[i] = v - d.yMean
+		d.ySq += d.y[i] * d.y[i]
 	}
 	d.ySq /= float64(n)
 	type pair struct {
@@ -287,8 +301,8 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 		// In a node whose targets are all equal every split gains nothing
 		// but rounding noise, which the tolerance absorbs. The noise scales
 		// with the node's own mean and, because S came from subtracting in
-		// the parent, with the data's overall scale: a node of zeros inside
-		// a node of large values is pure too.
+		// the parent, with the targets' spread: a node of equal targets
+		// inside a node of widely spread ones is pure too.
 		if bf < 0 || gain <= 1e-13*(S*S/W+W*d.ySq) {
 			w.setLeaf(fr, seg)
 			continue
@@ -342,7 +356,7 @@ func (w *worker) setLeaf(fr frame, seg []entry) {
 		W += rs.w
 		S += rs.wy
 	}
-	w.nodes[fr.id] = node{thr: S / W, feat: int32(w.d.p), left: int32(fr.id)}
+	w.nodes[fr.id] = node{thr: S/W + w.d.yMean, feat: int32(w.d.p), left: int32(fr.id)}
 }
 
 // bestSplit draws features without replacement until it has scanned mtry
