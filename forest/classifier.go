@@ -26,8 +26,8 @@ const MaxClassifierDepth = 1000
 
 // ClassifierConfig holds the settings of a random-forest classifier built
 // with github.com/malaschitz/randomForest (Gini splits, bootstrap rows,
-// class probabilities averaged over the trees). The zero value means the
-// defaults.
+// class probabilities averaged over the trees). Trees must be set; for
+// every other field the zero value means the default.
 //
 // The library draws from the global math/rand source and cannot be seeded,
 // so training is not reproducible: two fits on the same data give slightly

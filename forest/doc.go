@@ -28,7 +28,8 @@
 // split is a linear scan and no node ever sorts. Bootstrap samples are
 // integer weights, not copied rows, and every worker reuses its buffers.
 //
-// Prediction does not allocate, and it is bound by memory: a row visits
+// Predict does not allocate (PredictBatch does, a few times a call, to
+// share the rows among goroutines), and it is bound by memory: a row visits
 // some 1,900 nodes of a 100-tree forest grown on 50,000 rows. So trees are
 // laid out in 128-byte blocks, two adjacent cache lines asked for together,
 // each holding three levels of a tree with the leaf values inline; a row

@@ -221,8 +221,9 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("%w: %d features", ErrFormat, p)
 	case nt < 1 || nt > len(d.b)/16:
 		return fmt.Errorf("%w: %d trees in %d bytes", ErrFormat, nt, len(d.b))
-	case oob.n > math.MaxInt32 || !finite(oob.mse) || !finite(oob.r2):
-		return fmt.Errorf("%w: bad out-of-bag error", ErrFormat)
+	case oob.n > math.MaxInt32 || !finite(oob.mse) || !finite(oob.r2) || oob.mse < 0 || oob.r2 > 1 ||
+		oob.n == 0 && (oob.mse != 0 || oob.r2 != 0):
+		return fmt.Errorf("%w: out-of-bag error of %d rows: MSE %v, R² %v", ErrFormat, oob.n, oob.mse, oob.r2)
 	}
 	imp := d.importances(p)
 	if d.err != nil {
@@ -299,7 +300,8 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // adds where the leaf is.
 var errBadLeaf = errors.New("bad leaf")
 
-// importances reads p feature importances, each finite and not negative.
+// importances reads p feature importances, each finite and not negative,
+// summing to 1 (to rounding) or, for a forest without a split, to 0.
 func (d *decoder) importances(p int) []float64 {
 	// Checked first, so that a corrupted count cannot make the decoder
 	// allocate for values that are not there.
@@ -317,6 +319,14 @@ func (d *decoder) importances(p int) []float64 {
 			return nil
 		}
 		imp[f] = v
+	}
+	var sum float64
+	for _, v := range imp {
+		sum += v
+	}
+	if sum != 0 && math.Abs(sum-1) > 1e-9 {
+		d.fail("importances summing to %v", sum)
+		return nil
 	}
 	return imp
 }

@@ -345,3 +345,41 @@ func encodeClassifier(p, k int, trees [][]rawNode) []byte {
 	})
 	return e.finish()
 }
+
+// A body with a good checksum may still describe statistics no model has:
+// the decoder refuses them rather than hand out what FeatureImportances and
+// HeldOut document as impossible.
+func TestDecoderRefusesImpossibleStatistics(t *testing.T) {
+	encode := func(oobN uint64, mse, r2, imp0, imp1 float64) []byte {
+		e := beginEncoding(magicRegressor, 0)
+		e.u32(2) // features
+		e.u32(1) // trees
+		e.u64(oobN)
+		e.f64(mse)
+		e.f64(r2)
+		e.f64(imp0)
+		e.f64(imp1)
+		e.u32(3) // nodes: a split on feature 0 and two leaves
+		e.u32(0)
+		e.u32(1)
+		e.f64(0.5)
+		for _, v := range []float64{1, 2} {
+			e.u32(math.MaxUint32)
+			e.u32(0)
+			e.f64(v)
+		}
+		return e.finish()
+	}
+	var r Regressor
+	require.NoError(t, r.UnmarshalBinary(encode(5, 0.5, 0.25, 1, 0)), "a possible model")
+	require.NoError(t, r.UnmarshalBinary(encode(0, 0, 0, 0.25, 0.75)), "no out-of-bag rows")
+	for name, data := range map[string][]byte{
+		"importances summing to 7": encode(5, 0.5, 0.25, 3, 4),
+		"importances summing to ½": encode(5, 0.5, 0.25, 0.25, 0.25),
+		"negative MSE":             encode(5, -1, 0.25, 1, 0),
+		"R² above 1":               encode(5, 0.5, 7, 1, 0),
+		"error of no rows":         encode(0, 0.5, 0, 1, 0),
+	} {
+		assert.ErrorIs(t, r.UnmarshalBinary(data), ErrFormat, name)
+	}
+}
