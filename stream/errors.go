@@ -32,7 +32,12 @@ type StageError struct {
 }
 
 // Error names the stage, then gives its error.
-func (e *StageError) Error() string { return "stream: " + e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Error() string {
+	if e.Err == nil {
+		return "stream: " + e.Stage + ": failed"
+	}
+	return "stream: " + e.Stage + ": " + e.Err.Error()
+}
 
 // Unwrap returns the stage's own error.
 func (e *StageError) Unwrap() error { return e.Err }

@@ -13,9 +13,15 @@ import (
 type Record struct {
 	Features []float64
 	Target   float64
-	Time     time.Time
-	Key      string
-	Attrs    map[string]string
+	// Time is when the record happened or was read, as its Source says;
+	// zero if unknown. The pipeline passes it through to the Sink.
+	Time time.Time
+	// Key identifies the record to the rest of the system (a message key,
+	// an id column); empty if none. The pipeline passes it through.
+	Key string
+	// Attrs are the record's other fields, carried to the Sink untouched:
+	// names, categories, anything not used as a feature.
+	Attrs map[string]string
 }
 
 // Labeled reports whether the record carries a target to learn from.

@@ -30,7 +30,7 @@ func Example() {
 	p := &stream.Pipeline{
 		Source: src,
 		// The stage under test, double, in a model that predicts its input.
-		InitialModel: &stream.Model{Schema: schema, Transformers: []stream.Transformer{double}, Predictor: identity},
+		InitialModel: &stream.Model{Schema: schema, Transformers: []stream.Transformer{double}, Predictor: identity, Version: 1},
 		Sink:         sink,
 		BatchSize:    2,
 	}

@@ -2,6 +2,7 @@ package streamtest
 
 import (
 	"context"
+	"io"
 	"math"
 	"sync"
 
@@ -40,6 +41,15 @@ func (c *SkewCheck) Write(ctx context.Context, b stream.ScoredBatch) error {
 	}
 	if c.Next != nil {
 		return c.Next.Write(ctx, b)
+	}
+	return nil
+}
+
+// Close closes Next if it is an io.Closer, so that the Pipeline, which
+// closes its Sink, closes the sink SkewCheck wraps.
+func (c *SkewCheck) Close() error {
+	if cl, ok := c.Next.(io.Closer); ok {
+		return cl.Close()
 	}
 	return nil
 }

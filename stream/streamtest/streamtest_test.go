@@ -212,3 +212,20 @@ func TestSliceRecordsAcks(t *testing.T) {
 	assert.ErrorContains(t, s.CheckAcks(), "batch 1 (2 records) acknowledged 2 times")
 	assert.ErrorIs(t, s.Acks()[1].Err, errEOF, "the first call's error is kept")
 }
+
+// SkewCheck wraps the real Sink, which the Pipeline can close only through
+// it.
+func TestSkewCheckClosesNext(t *testing.T) {
+	next := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(schema, recs(10))}
+	p.Sink = &streamtest.SkewCheck{Model: p.Model, Next: next}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(next.Records()); got != 10 {
+		t.Fatalf("Next got %d records, want 10", got)
+	}
+	if next.Closed() != 1 {
+		t.Fatalf("Run closed the SkewCheck's Next %d times, want 1 (the same Collector as the Sink itself is closed once)", next.Closed())
+	}
+}
