@@ -181,7 +181,10 @@ loop:
 		<-done
 		l.training = false
 	}
-	if eof && !r.p.NoFinalTrain && r.p.Trainer != nil && r.readCtx.Err() == nil && l.sinceRequest > 0 {
+	// A retrain that fell due while the last one ran still runs, whatever
+	// NoFinalTrain says: it was counted as folded into the next one.
+	finalDue := l.dues > 0 || !r.p.NoFinalTrain && l.sinceRequest > 0
+	if eof && finalDue && r.p.Trainer != nil && r.readCtx.Err() == nil {
 		if r.startRetrain(l, jobs) {
 			<-done
 		}
@@ -320,8 +323,12 @@ func (r *run) fitModel(job trainJob, version uint64) (*Model, error) {
 	} else {
 		b := job.rows.batch()
 		for i, t := range job.frozen {
-			if err := guard(fmt.Sprintf("transform[%d]", i), func() error { return t.Transform(ctx, &b) }); err != nil {
+			stage := fmt.Sprintf("transform[%d]", i)
+			if err := guard(stage, func() error { return t.Transform(ctx, &b) }); err != nil {
 				return nil, err
+			}
+			if b.Len() != len(y) {
+				return nil, &StageError{Stage: stage, Err: fmt.Errorf("Transform made %d records of the window's %d", b.Len(), len(y))}
 			}
 		}
 		for i, rec := range b.Records {
@@ -344,7 +351,9 @@ func (r *run) fitModel(job trainJob, version uint64) (*Model, error) {
 		TrainedAt: time.Now(), TrainedOn: len(y), TrainDuration: time.Since(start),
 	}
 	if h, ok := pred.(HeldOutReporter); ok {
-		m.HeldOut = h.HeldOut()
+		if err := guard("trainer", func() error { m.HeldOut = h.HeldOut(); return nil }); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }

@@ -68,7 +68,8 @@ type Pipeline struct {
 	// Stats().RetrainsFailed.
 	Trainer Trainer
 	// InitialModel, if set, scores records until the first retrain: a model
-	// saved by an earlier run, say. Versions continue from its Version.
+	// saved by an earlier run, say. Its Version must be at least 1, since 0
+	// marks a batch scored by no model; versions continue from it.
 	InitialModel *Model
 	// Sink receives every scored batch. Nil: batches are discarded.
 	Sink Sink
@@ -100,7 +101,8 @@ type Pipeline struct {
 	// batch after it, or as it runs out.
 	RetrainInterval time.Duration
 	// NoFinalTrain skips the retrain that otherwise runs when the Source
-	// ends with io.EOF, so that the final model has seen every record.
+	// ends with io.EOF, so that the final model has seen every record. A
+	// retrain that fell due while the one before it ran still runs.
 	NoFinalTrain bool
 	// AccuracyWindow is how many of the newest scored, labeled records the
 	// live accuracy in Stats is measured over; default 1,000.
@@ -186,20 +188,27 @@ func (p *Pipeline) config() (config, error) {
 			return c, fmt.Errorf("%w: Transformers[%d] is nil", ErrInvalidConfig, i)
 		}
 	}
+	// The Source is the user's code and may panic, or be a nil pointer in
+	// an interface; Run returns errors, not panics.
+	if err := guard("source schema", func() error { c.schema = p.Source.Schema(); return nil }); err != nil {
+		return c, err
+	}
+	if err := c.schema.Validate(); err != nil {
+		return c, fmt.Errorf("stream: source schema: %w", err)
+	}
 	if m := p.InitialModel; m != nil {
-		if m.Predictor == nil {
+		switch {
+		case m.Predictor == nil:
 			return c, fmt.Errorf("%w: InitialModel has no Predictor", ErrInvalidConfig)
+		case m.Version == 0:
+			return c, fmt.Errorf("%w: InitialModel has Version 0, which marks no model; number models from 1", ErrInvalidConfig)
 		}
-		if got, want := m.Schema.NumFeatures(), p.Source.Schema().NumFeatures(); got != want {
+		if got, want := m.Schema.NumFeatures(), c.schema.NumFeatures(); got != want {
 			return c, fmt.Errorf("%w: InitialModel takes %d features, the source gives %d", ErrInvalidConfig, got, want)
 		}
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
-	}
-	c.schema = p.Source.Schema()
-	if err := c.schema.Validate(); err != nil {
-		return c, fmt.Errorf("stream: source schema: %w", err)
 	}
 	return c, nil
 }
@@ -223,21 +232,31 @@ type run struct {
 	// drainCtx is given to the stages after the source, so that batches
 	// already read still reach the Sink after the caller cancels; only a
 	// failure cancels it.
-	drainCtx context.Context
-	cancel   func()
+	drainCtx   context.Context
+	cancelRead func()
+	cancel     func() // both contexts
 
 	errOnce sync.Once
 	err     error
 	failed  atomic.Bool
 }
 
-// fail records the first error that stops the run and stops every stage.
+// fail records the first error that stops the run, if none is yet, and
+// stops every stage: from then on each acknowledges what it holds with the
+// error.
 func (r *run) fail(err error) {
-	r.errOnce.Do(func() {
-		r.err = err
-		r.failed.Store(true)
+	r.errOnce.Do(func() { r.err = err })
+	if r.failed.CompareAndSwap(false, true) {
 		r.cancel()
-	})
+	}
+}
+
+// stopReading records the Source's error, if no error is yet, and stops
+// reading and training as a cancellation does: the batches already read
+// still go through to the Sink, and Run returns the error at the end.
+func (r *run) stopReading(err error) {
+	r.errOnce.Do(func() { r.err = err })
+	r.cancelRead()
 }
 
 // Run runs the pipeline until the Source returns io.EOF, ctx is cancelled, or
@@ -245,11 +264,14 @@ func (r *run) fail(err error) {
 //
 // After io.EOF or cancellation every batch already read is scored and written
 // to the Sink before Run returns; Run returns nil after io.EOF and ctx.Err()
-// after cancellation. A stage's error or panic (other than the Trainer's,
-// which fails only that retrain) stops the run and is returned as a
-// *StageError naming the stage; every batch read is then acknowledged
-// with that error. Run closes the Source, Sink and DeadLetter that implement
-// io.Closer before it returns.
+// after cancellation. A Source's error or panic stops reading the same
+// way: the batches read before it, and those Read returned with it, are
+// still scored and written, and Run then returns it as a *StageError. Any
+// other stage's error or panic (but the Trainer's, which fails only that
+// retrain) stops the run at once and is returned as a *StageError naming
+// the stage; every batch read is then acknowledged with that error. Run
+// closes the Source, Sink and DeadLetter that implement io.Closer before it
+// returns; an error from Close is joined to the one Run returns.
 //
 // The stages after the Source are given a context that ctx's cancellation
 // does not reach, so that they can finish the batches in flight; a Sink
@@ -278,7 +300,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 
 	readCtx, cancelRead := context.WithCancel(ctx)
 	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
-	r := &run{p: p, cfg: cfg, readCtx: readCtx, drainCtx: drainCtx}
+	r := &run{p: p, cfg: cfg, readCtx: readCtx, drainCtx: drainCtx, cancelRead: cancelRead}
 	r.cancel = func() { cancelRead(); cancelDrain() }
 	defer r.cancel()
 
@@ -293,15 +315,17 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	go func() { defer wg.Done(); r.write(writeIn) }()
 	wg.Wait()
 
-	closeErr := p.closeStages()
-	switch {
-	case r.err != nil:
-		return r.err
-	case closeErr != nil:
-		return closeErr
-	default:
-		return ctx.Err()
+	err = r.err
+	if err == nil {
+		err = ctx.Err()
 	}
+	if closeErr := p.closeStages(); closeErr != nil {
+		if err == nil {
+			return closeErr
+		}
+		return errors.Join(err, closeErr)
+	}
+	return err
 }
 
 func (p *Pipeline) closeStages() error {
@@ -353,7 +377,7 @@ func (r *run) read(out chan<- *item) {
 			b, ack, rerr = r.p.Source.Read(r.readCtx, r.cfg.batchSize)
 			return nil
 		}); err != nil {
-			r.fail(err)
+			r.stopReading(err)
 			return
 		}
 		if b.Len() > 0 {
@@ -374,7 +398,7 @@ func (r *run) read(out chan<- *item) {
 		case r.readCtx.Err() != nil && errors.Is(rerr, r.readCtx.Err()):
 			return // cancelled: not a failure
 		default:
-			r.fail(&StageError{Stage: "source", Err: rerr})
+			r.stopReading(&StageError{Stage: "source", Err: rerr})
 			return
 		}
 	}

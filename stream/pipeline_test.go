@@ -599,7 +599,7 @@ func TestAnInitialModelScoresUntilTheFirstRetrain(t *testing.T) {
 	assert.EqualValues(t, 41, got[0].ModelVersion)
 	assert.EqualValues(t, 42, p.Model().Version, "versions continue from the initial model's")
 
-	wrong := &stream.Model{Schema: stream.Schema{Features: []string{"only"}}, Predictor: seven}
+	wrong := &stream.Model{Schema: stream.Schema{Features: []string{"only"}}, Predictor: seven, Version: 1}
 	err := (&stream.Pipeline{Source: streamtest.NewSlice(testSchema, nil), InitialModel: wrong}).Run(context.Background())
 	require.ErrorIs(t, err, stream.ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "InitialModel takes 1 features, the source gives 3")

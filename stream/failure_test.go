@@ -1,0 +1,193 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/forestream/forestream/source"
+	"github.com/forestream/forestream/stream"
+	"github.com/forestream/forestream/stream/streamtest"
+)
+
+// heldOutPanics is a Predictor whose HeldOut panics.
+type heldOutPanics struct{}
+
+func (heldOutPanics) Predict([]float64) (float64, error) { return 0, nil }
+func (heldOutPanics) HeldOut() stream.HeldOut            { panic("HeldOut bug") }
+
+// A Trainer's panic fails only that retrain, also when it comes from the
+// Predictor's HeldOut, which the trainer goroutine calls after Train.
+func TestHeldOutPanicFailsOnlyThatRetrain(t *testing.T) {
+	tr := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+		return heldOutPanics{}, nil
+	})
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 1, 0)), Trainer: tr, MinTrain: 10, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	assert.Positive(t, p.Stats().RetrainsFailed)
+	assert.Zero(t, p.Stats().Retrains)
+	assert.Nil(t, p.Model())
+}
+
+// A model's Transformer that changes how many records the window holds
+// fails the retrain with an error naming it, instead of indexing past the
+// targets.
+func TestTransformerChangingTheWindowFailsTheRetrain(t *testing.T) {
+	grow := stream.TransformFunc(func(_ context.Context, b *stream.Batch) error {
+		if b.Len() >= 10 { // the training window, not a scored batch of 5
+			b.Records = append(b.Records, b.Records[0])
+		}
+		return nil
+	})
+	var logged strings.Builder
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 1, 0)), Trainer: &linearTrainer{},
+		Transformers: []stream.Transformer{grow}, BatchSize: 5, MinTrain: 10, Logger: textLogger(&logged)}
+	require.NoError(t, p.Run(context.Background()))
+	assert.Positive(t, p.Stats().RetrainsFailed)
+	assert.Zero(t, p.Stats().Retrains)
+	assert.Contains(t, logged.String(), "transform[0]: Transform made")
+}
+
+// panickySchema is a Source whose Schema panics.
+type panickySchema struct{}
+
+func (panickySchema) Schema() stream.Schema { panic("schema bug") }
+func (panickySchema) Read(context.Context, int) (stream.Batch, stream.AckFunc, error) {
+	return stream.Batch{}, nil, nil
+}
+
+func TestSourceSchemaPanicIsAStageError(t *testing.T) {
+	var nilSlice *streamtest.Slice
+	for name, src := range map[string]stream.Source{"panicking Schema": panickySchema{}, "nil pointer": nilSlice} {
+		err := (&stream.Pipeline{Source: src, Logger: quiet}).Run(context.Background())
+		var se *stream.StageError
+		require.ErrorAs(t, err, &se, name)
+		assert.Equal(t, "source schema", se.Stage, name)
+		assert.ErrorIs(t, err, stream.ErrPanic, name)
+	}
+}
+
+// Records a Source returns together with an error are scored and written,
+// as are the batches in flight, and Run returns the error afterwards.
+func TestRecordsReadWithASourceErrorAreWritten(t *testing.T) {
+	errBoom := errors.New("broker connection lost")
+	reads := 0
+	readDone := make(chan (<-chan struct{}), 1) // the Done of the Read that failed
+	src := stream.SourceFunc(testSchema, func(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
+		reads++
+		if reads > 1 {
+			return stream.Batch{}, nil, ctx.Err()
+		}
+		readDone <- ctx.Done()
+		return stream.Batch{Records: records(10, 1, 0)}, nil, errBoom
+	})
+	// Scoring waits until reading has stopped, so that the batch is still
+	// in flight when the error is known, whatever the goroutines' timing.
+	waitReadStopped := stream.TransformFunc(func(context.Context, *stream.Batch) error {
+		<-<-readDone
+		return nil
+	})
+	zero := stream.PredictFunc(func([]float64) (float64, error) { return 0, nil })
+	sink := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: src, Sink: sink, Logger: quiet,
+		InitialModel: &stream.Model{Schema: testSchema, Transformers: []stream.Transformer{waitReadStopped}, Predictor: zero, Version: 1}}
+	err := p.Run(context.Background())
+	require.ErrorIs(t, err, errBoom)
+	var se *stream.StageError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "source", se.Stage)
+	assert.Len(t, sink.Records(), 10)
+	assert.EqualValues(t, 10, p.Stats().Written)
+}
+
+// The library's CSV source returns the records before a malformed line
+// together with the error for it.
+func TestCSVRecordsBeforeAMalformedLineAreWritten(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("a,b,c,y\n")
+	for i := range 100 {
+		fmt.Fprintf(&in, "%d,%d,%d,%d\n", i, i, i, i)
+	}
+	in.WriteString("oops,1,2,3\n")
+	src, err := source.NewCSV(strings.NewReader(in.String()), source.CSVOptions{Columns: source.Columns{Target: "y"}})
+	require.NoError(t, err)
+	sink := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: src, Sink: sink, Logger: quiet}
+	err = p.Run(context.Background())
+	var le *source.LineError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 102, le.Line)
+	assert.Len(t, sink.Records(), 100)
+}
+
+func TestStageErrorWithoutErr(t *testing.T) {
+	assert.Equal(t, "stream: sink: failed", (&stream.StageError{Stage: "sink"}).Error())
+}
+
+// closingSink fails Write with writeErr, when set, and Close with closeErr.
+type closingSink struct{ writeErr, closeErr error }
+
+func (s *closingSink) Write(context.Context, stream.ScoredBatch) error { return s.writeErr }
+func (s *closingSink) Close() error                                    { return s.closeErr }
+
+// An error from Close, a failed final flush say, is joined to what Run
+// returns, never dropped, and never hides ctx.Err().
+func TestRunJoinsCloseErrors(t *testing.T) {
+	errWrite, errClose := errors.New("write failed"), errors.New("close: flush failed")
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)),
+		Sink: &closingSink{writeErr: errWrite, closeErr: errClose}, Logger: quiet}
+	err := p.Run(context.Background())
+	assert.ErrorIs(t, err, errWrite)
+	assert.ErrorIs(t, err, errClose)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p = &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Sink: &closingSink{closeErr: errClose}, Logger: quiet}
+	err = p.Run(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, errClose)
+
+	p = &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Sink: &closingSink{closeErr: errClose}, Logger: quiet}
+	assert.ErrorIs(t, p.Run(context.Background()), errClose)
+}
+
+// Retrains that fall due while one runs are folded into the next; with
+// NoFinalTrain that next one still runs when the stream ends.
+func TestNoFinalTrainStillRunsARetrainThatFellDue(t *testing.T) {
+	tr := &linearTrainer{block: make(chan struct{})}
+	var written atomic.Int64
+	sink := stream.SinkFunc(func(_ context.Context, b stream.ScoredBatch) error {
+		if written.Add(int64(b.Len())) == 200 {
+			close(tr.block) // the first retrain ends once every record is written
+		}
+		return nil
+	})
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(200, 6, 0)), Trainer: tr, Sink: sink,
+		BatchSize: 10, MinTrain: 10, RetrainEvery: 10, NoFinalTrain: true, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	st := p.Stats()
+	require.Positive(t, st.RetrainsCoalesced)
+	assert.EqualValues(t, 2, st.Retrains)
+	assert.Equal(t, 200, p.Model().TrainedOn)
+}
+
+// Version 0 marks a batch scored by no model, so an InitialModel cannot
+// have it.
+func TestInitialModelOfVersionZeroIsRefused(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(20, 1, 0)), Logger: quiet,
+		InitialModel: &stream.Model{Schema: testSchema, Predictor: seven}}
+	err := p.Run(context.Background())
+	require.ErrorIs(t, err, stream.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "Version 0")
+}
+
+func textLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
