@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"math/rand"
+	"sync/atomic"
 	"time"
 
 	"github.com/brianvoe/gofakeit/v6"
@@ -117,7 +118,7 @@ type Faker struct {
 	spec    Spec
 	fk      *gofakeit.Faker
 	lim     *rate.Limiter
-	n       int64 // records generated so far
+	n       atomic.Int64 // records generated so far; Generated may read it from any goroutine
 }
 
 // Schema returns the schema of the Spec (People's when Spec is zero).
@@ -128,9 +129,9 @@ func (s *Faker) Schema() stream.Schema {
 	return s.Spec.schema()
 }
 
-// Generated returns the number of records generated so far. Like Read, call
-// it from the reading goroutine only.
-func (s *Faker) Generated() int64 { return s.n }
+// Generated returns the number of records generated so far. It is safe to
+// call from any goroutine, while a Pipeline reads.
+func (s *Faker) Generated() int64 { return s.n.Load() }
 
 func (s *Faker) start() error {
 	s.started = true
@@ -181,7 +182,7 @@ func (s *Faker) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc
 		n = min(n, int(math.Max(1, math.Min(s.Rate*pacedSpan.Seconds(), float64(n)))))
 	}
 	if s.Limit > 0 {
-		left := s.Limit - s.n
+		left := s.Limit - s.n.Load()
 		if left <= 0 {
 			return stream.Batch{}, nil, io.EOF
 		}
@@ -242,6 +243,6 @@ func (s *Faker) generate(n int, now time.Time) []stream.Record {
 		}
 		recs[i] = stream.Record{Features: x, Target: y, Time: now, Attrs: a}
 	}
-	s.n += int64(n)
+	s.n.Add(int64(n))
 	return recs
 }

@@ -341,3 +341,30 @@ func TestFakerBurstFollowsTheBatchSize(t *testing.T) {
 	require.Len(t, clk.slept, 1, "only the first small batch goes without waiting")
 	assert.InDelta(t, 10*time.Millisecond, clk.slept[0], float64(time.Microsecond))
 }
+
+// Generated may be read while a Pipeline's goroutine reads; -race checks
+// that it is safe.
+func TestFakerGeneratedWhileReading(t *testing.T) {
+	s := &Faker{Limit: 5000}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			if _, _, err := s.Read(context.Background(), 100); err != nil {
+				return
+			}
+		}
+	}()
+	last := int64(0)
+	for done := false; !done; {
+		select {
+		case <-read:
+			done = true
+		default:
+		}
+		n := s.Generated()
+		require.GreaterOrEqual(t, n, last, "the count only grows")
+		last = n
+	}
+	assert.Equal(t, int64(5000), s.Generated())
+}
