@@ -14,13 +14,17 @@
 //		Trainer:      forest.Config{Trees: 100, Seed: 1},
 //		Sink:         &sink.Log{Schema: people.Schema()},
 //	}
-//	go p.Run(ctx) // until ctx is cancelled
+//	done := make(chan error, 1)
+//	go func() { done <- p.Run(ctx) }() // until ctx is cancelled
 //
 //	// Anywhere in the service, once the first model is trained:
 //	if m := p.Model(); m != nil {
 //		salary, err := m.Predict([]float64{35, 10, 40, 16}) // raw features, in schema order
 //		...
 //	}
+//
+//	// At shutdown: cancel ctx, then wait for the records read to be written.
+//	err := <-done
 //
 // Every record is scored before it is learned from, so p.Stats() reports an
 // honest live error (MAE, RMSE, R²); a Model applies exactly the
