@@ -254,7 +254,7 @@ func (cl *Classifier) leafProbs(t int, x []float64) []float64 {
 // NumClasses if it is shorter, and returns it. This is what the library's
 // Vote computes, except where the library split a node with every training
 // row on one side: the empty side's leaf, whose probabilities are all zero,
-// is dropped, so the probabilities always sum to 1.
+// is dropped, so the probabilities always sum to 1, up to rounding.
 func (cl *Classifier) Probabilities(x []float64, dst []float64) ([]float64, error) {
 	if err := checkRow(x, cl.p); err != nil {
 		return nil, err
