@@ -553,3 +553,48 @@ func TestTargetsWithALargeOffset(t *testing.T) {
 		require.InDelta(t, y[i], p, 1e-6, "row %d: a fully grown tree gives back its training targets", i)
 	}
 }
+
+// Any node whose targets differ is split while some feature varies in it,
+// as scikit-learn does, even where the best split lowers the error by
+// nothing (XOR's first split) or by little next to the node's mean (an
+// outlier elsewhere in the data).
+func TestSingleTreeFitsItsTrainingTargets(t *testing.T) {
+	xor := [][]float64{{0, 0}, {0, 1}, {1, 0}, {1, 1}, {0, 0}, {0, 1}, {1, 0}, {1, 1}}
+	xorY := []float64{0, 1, 1, 0, 0, 1, 1, 0}
+	X, y := friedman1(300, 1, 5)
+	outlier := slices.Clone(y)
+	outlier[17] += 1e9
+	c := Config{Trees: 1, NoBootstrap: true, FeatureFraction: 1}
+	for name, data := range map[string]struct {
+		X [][]float64
+		y []float64
+	}{"xor": {xor, xorY}, "outlier": {X, outlier}} {
+		r, err := c.Fit(context.Background(), data.X, data.y)
+		require.NoError(t, err)
+		for i, x := range data.X {
+			p, err := r.Predict(x)
+			require.NoError(t, err)
+			require.InDelta(t, data.y[i], p, 1e-6, "%s: row %d", name, i)
+		}
+	}
+}
+
+// A feature constant in a node counts as one of those tried, as in
+// scikit-learn: drawing two of three features where the first is constant,
+// a third of the roots see only the noise feature.
+func TestConstantFeaturesCountAsTried(t *testing.T) {
+	X, _ := friedman1(400, 0, 9)
+	y := make([]float64, len(X))
+	for i, x := range X {
+		x[0] = 5 // constant
+		y[i] = 10 * x[2]
+		X[i] = x[:3]
+	}
+	r, err := Config{Trees: 300, MaxDepth: 1, MaxFeatures: 2, NoBootstrap: true, Seed: 3}.Fit(context.Background(), X, y)
+	require.NoError(t, err)
+	// Each tree's single split gives its feature an importance of 1, so the
+	// importances are the shares of roots on each feature.
+	imp := r.FeatureImportances()
+	assert.Zero(t, imp[0])
+	assert.InDelta(t, 1.0/3, imp[1], 0.1, "roots on the noise feature: %v", imp)
+}

@@ -42,12 +42,11 @@ type dataset struct {
 	// y is the targets less their mean, yMean: a tree is grown on the
 	// deviations and adds yMean back at the leaves. Targets sharing a
 	// large offset (a timestamp, a price level) would otherwise lose the
-	// low digits of every sum to rounding, and inflate the tolerance below.
+	// low digits of every sum to rounding.
 	y     []float64
 	yMean float64
 	order []entry     // p lists of n entries, each sorted by value then row
 	inv   []float64   // inv[k] = 1/k: bootstrap weights are whole numbers
-	ySq   float64     // mean of y² (the targets' variance), the scale of the pure-node tolerance
 	uniq  [][]float64 // the distinct values of each feature, ascending
 }
 
@@ -67,9 +66,7 @@ func newDataset(ctx context.Context, X [][]float64, y []float64, workers int) (*
 	d.yMean += resid / float64(n) // a second pass takes back the first's rounding
 	for i, v := range y {
 		d.y[i] = v - d.yMean
-		d.ySq += d.y[i] * d.y[i]
 	}
-	d.ySq /= float64(n)
 	type pair struct {
 		v   float64
 		row int32
@@ -168,7 +165,8 @@ type worker struct {
 	// weight and weighted target by number.
 	cid   []int32
 	rows  []rowStat
-	seg   []entry // p sorted lists of the current tree's m in-bag rows
+	ys    []float64 // target by number, for the test of a pure node
+	seg   []entry   // p sorted lists of the current tree's m in-bag rows
 	tmp   []entry
 	left  []uint64 // bitset: the rows of the node being split that go left
 	feats []int
@@ -185,6 +183,7 @@ func newWorker(d *dataset, ps params) *worker {
 		in:    make([]uint8, d.n),
 		cid:   make([]int32, d.n),
 		rows:  make([]rowStat, d.n),
+		ys:    make([]float64, d.n),
 		seg:   make([]entry, d.n*d.p),
 		tmp:   make([]entry, d.n),
 		left:  make([]uint64, (d.n+63)/64),
@@ -236,6 +235,7 @@ func (w *worker) sample(rng *rand.Rand) ([]uint64, int) {
 		if c > 0 {
 			w.cid[r] = int32(m)
 			w.rows[m] = rowStat{w: c, wy: c * w.d.y[r]}
+			w.ys[m] = w.d.y[r]
 			m++
 			inbag[r/64] |= 1 << (r % 64)
 		}
@@ -294,16 +294,20 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 			w.setLeaf(fr, seg)
 			continue
 		}
+		// A node whose targets are all equal is a leaf, as in scikit-learn;
+		// any other is split, even where no split lowers the error (XOR,
+		// say), as long as some feature varies. Deciding by the gain would
+		// stop at a zero-gain split that deeper ones make worthwhile, and
+		// the gain's rounding scales with the node's mean.
+		if w.pure(seg[fr.s:fr.e]) {
+			w.setLeaf(fr, seg)
+			continue
+		}
 		// A node's sums come from its parent's split scan, which saves a
 		// pass over every inner node; leaves recompute theirs exactly.
 		W, S := fr.W, fr.S
 		bf, bpos, gain, wl, sl := w.bestSplit(rng, seg, m, fr.s, fr.e, W, S)
-		// In a node whose targets are all equal every split gains nothing
-		// but rounding noise, which the tolerance absorbs. The noise scales
-		// with the node's own mean and, because S came from subtracting in
-		// the parent, with the targets' spread: a node of equal targets
-		// inside a node of widely spread ones is pure too.
-		if bf < 0 || gain <= 1e-13*(S*S/W+W*d.ySq) {
+		if bf < 0 {
 			w.setLeaf(fr, seg)
 			continue
 		}
@@ -315,7 +319,7 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 		// them where one per node would stall.
 		w.nodes[fr.id] = node{feat: int32(bf), left: l}
 		w.ranks = append(w.ranks, [3]int32{int32(fr.id), sg[bpos].rank, sg[bpos+1].rank})
-		imp[bf] += gain
+		imp[bf] += max(gain, 0) // a split that gains nothing may round below 0
 		nl := bpos + 1
 		w.partition(m, fr.s, fr.e, bf, nl)
 		w.stack = append(w.stack,
@@ -359,9 +363,21 @@ func (w *worker) setLeaf(fr frame, seg []entry) {
 	w.nodes[fr.id] = node{thr: S/W + w.d.yMean, feat: int32(w.d.p), left: int32(fr.id)}
 }
 
-// bestSplit draws features without replacement until it has scanned mtry
-// of them that are not constant in the node (as scikit-learn does: constant
-// features do not count), and returns the feature, the position in its
+// pure reports whether the rows of a node, given as its entries in any
+// feature's sorted list, all have the same target.
+func (w *worker) pure(node []entry) bool {
+	y := w.ys[node[0].row]
+	for _, en := range node[1:] {
+		if w.ys[en.row] != y {
+			return false
+		}
+	}
+	return true
+}
+
+// bestSplit draws features without replacement, mtry of them or, while all
+// it drew are constant in the node, more (as scikit-learn does: a constant
+// feature counts as tried), and returns the feature, the position in its
 // sorted range of the last row that goes left, and the decrease in the
 // weighted sum of squared errors. bf is -1 when no split is possible.
 func (w *worker) bestSplit(rng *rand.Rand, seg []entry, m, s, e int, W, S float64) (bf, bpos int, gain, bwl, bsl float64) {
@@ -369,7 +385,7 @@ func (w *worker) bestSplit(rng *rand.Rand, seg []entry, m, s, e int, W, S float6
 	bf = -1
 	best := math.Inf(-1)
 	found := 0
-	for visited := 0; visited < p && found < w.ps.mtry; visited++ {
+	for visited := 0; visited < p && (visited < w.ps.mtry || found == 0); visited++ {
 		j := visited + rng.IntN(p-visited)
 		w.feats[visited], w.feats[j] = w.feats[j], w.feats[visited]
 		f := w.feats[visited]
