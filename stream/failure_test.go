@@ -191,3 +191,75 @@ func TestInitialModelOfVersionZeroIsRefused(t *testing.T) {
 }
 
 func textLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// A Sink that fails while the batches read before a Source error drain
+// fails the run: Run returns both errors, so that the caller does not take
+// the Source's alone to mean every record read was written.
+func TestSinkFailureDuringASourceErrorDrainIsReturned(t *testing.T) {
+	errBoom := errors.New("broker connection lost")
+	errSink := errors.New("sink: disk full")
+	reads := 0
+	readDone := make(chan (<-chan struct{}), 1)
+	src := stream.SourceFunc(testSchema, func(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
+		reads++
+		if reads > 1 {
+			return stream.Batch{}, nil, ctx.Err()
+		}
+		readDone <- ctx.Done()
+		return stream.Batch{Records: records(10, 1, 0)}, nil, errBoom
+	})
+	// Scoring waits until reading has stopped, so that the Source error is
+	// recorded before the Sink fails, whatever the goroutines' timing.
+	waitReadStopped := stream.TransformFunc(func(context.Context, *stream.Batch) error {
+		<-<-readDone
+		return nil
+	})
+	zero := stream.PredictFunc(func([]float64) (float64, error) { return 0, nil })
+	sink := stream.SinkFunc(func(context.Context, stream.ScoredBatch) error { return errSink })
+	p := &stream.Pipeline{Source: src, Sink: sink, Logger: quiet,
+		InitialModel: &stream.Model{Schema: testSchema, Transformers: []stream.Transformer{waitReadStopped}, Predictor: zero, Version: 1}}
+	err := p.Run(context.Background())
+	require.ErrorIs(t, err, errBoom)
+	assert.Zero(t, p.Stats().Written, "nothing was written")
+	assert.ErrorIs(t, err, errSink)
+}
+
+// Once the Sink has failed during such a drain, the batches behind the one
+// it refused are acknowledged with its error, which is what kept them from
+// it.
+func TestBatchesBehindASinkFailureAreAckedWithItsError(t *testing.T) {
+	errBoom := errors.New("broker connection lost")
+	errSink := errors.New("sink: disk full")
+	base := streamtest.NewSlice(testSchema, records(20, 1, 0))
+	readDone := make(chan (<-chan struct{}), 1)
+	n := 0
+	src := stream.SourceFunc(testSchema, func(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
+		n++
+		switch n {
+		case 1:
+			return base.Read(ctx, 10)
+		case 2:
+			b, ack, _ := base.Read(ctx, 10)
+			readDone <- ctx.Done()
+			return b, ack, errBoom
+		}
+		return stream.Batch{}, nil, ctx.Err()
+	})
+	var stopped <-chan struct{}
+	waitReadStopped := stream.TransformFunc(func(context.Context, *stream.Batch) error {
+		if stopped == nil { // only the scoring goroutine gets here
+			stopped = <-readDone
+		}
+		<-stopped
+		return nil
+	})
+	zero := stream.PredictFunc(func([]float64) (float64, error) { return 0, nil })
+	sink := stream.SinkFunc(func(context.Context, stream.ScoredBatch) error { return errSink })
+	p := &stream.Pipeline{Source: src, Sink: sink, Logger: quiet, Buffer: 4,
+		InitialModel: &stream.Model{Schema: testSchema, Transformers: []stream.Transformer{waitReadStopped}, Predictor: zero, Version: 1}}
+	_ = p.Run(context.Background())
+	acks := base.Acks()
+	require.Len(t, acks, 2)
+	assert.ErrorIs(t, acks[0].Err, errSink, "the batch the Sink refused")
+	assert.ErrorIs(t, acks[1].Err, errSink, "the batch behind it never reached the Sink because the Sink failed; acked with %v", acks[1].Err)
+}

@@ -227,7 +227,7 @@ type run struct {
 	cfg config
 
 	// readCtx stops the source and the trainer: cancelled by the caller's
-	// context or by a failure.
+	// context, by the Source's error or by a failure.
 	readCtx context.Context
 	// drainCtx is given to the stages after the source, so that batches
 	// already read still reach the Sink after the caller cancels; only a
@@ -236,26 +236,32 @@ type run struct {
 	cancelRead func()
 	cancel     func() // both contexts
 
+	// err is the failure that stopped the run; it is set once, before
+	// failed, and read only once failed is seen or the stages have ended.
 	errOnce sync.Once
 	err     error
 	failed  atomic.Bool
+	// srcErr is the Source's error, which stops reading but not the run;
+	// written by the reading goroutine, read once the stages have ended.
+	srcErr error
 }
 
-// fail records the first error that stops the run, if none is yet, and
-// stops every stage: from then on each acknowledges what it holds with the
-// error.
+// fail records the first error that stops the run and stops every stage:
+// from then on each acknowledges what it holds with the error.
 func (r *run) fail(err error) {
-	r.errOnce.Do(func() { r.err = err })
-	if r.failed.CompareAndSwap(false, true) {
+	r.errOnce.Do(func() {
+		r.err = err
+		r.failed.Store(true)
 		r.cancel()
-	}
+	})
 }
 
-// stopReading records the Source's error, if no error is yet, and stops
-// reading and training as a cancellation does: the batches already read
-// still go through to the Sink, and Run returns the error at the end.
+// stopReading records the Source's error and stops reading and training as
+// a cancellation does: the batches already read still go through to the
+// Sink, and Run returns the error at the end, with any failure of the
+// drain.
 func (r *run) stopReading(err error) {
-	r.errOnce.Do(func() { r.err = err })
+	r.srcErr = err
 	r.cancelRead()
 }
 
@@ -266,7 +272,8 @@ func (r *run) stopReading(err error) {
 // to the Sink before Run returns; Run returns nil after io.EOF and ctx.Err()
 // after cancellation. A Source's error or panic stops reading the same
 // way: the batches read before it, and those Read returned with it, are
-// still scored and written, and Run then returns it as a *StageError. Any
+// still scored and written, and Run then returns it as a *StageError
+// (joined after any failure of that drain). Any
 // other stage's error or panic (but the Trainer's, which fails only that
 // retrain) stops the run at once and is returned as a *StageError naming
 // the stage; every batch read is then acknowledged with that error. Run
@@ -315,8 +322,14 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	go func() { defer wg.Done(); r.write(writeIn) }()
 	wg.Wait()
 
-	err = r.err
-	if err == nil {
+	switch {
+	case r.err != nil && r.srcErr != nil:
+		err = errors.Join(r.err, r.srcErr)
+	case r.err != nil:
+		err = r.err
+	case r.srcErr != nil:
+		err = r.srcErr
+	default:
 		err = ctx.Err()
 	}
 	if closeErr := p.closeStages(); closeErr != nil {
