@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -22,9 +23,10 @@ import (
 //
 // time and key are left out when empty; then come the features by name, the
 // target under its name, prediction, model_version, and the attributes
-// sorted by name. An attribute named like one of the fields before it is
-// written as "attr." and its name, so that it cannot replace the
-// prediction, say, in a reader that keeps the last of two equal keys.
+// sorted by name. An attribute named like one of the fields before it, or
+// whose name starts with "attr.", is written as "attr." and its name, so
+// that no key appears twice: a reader that keeps the last of two equal keys
+// would lose the prediction, say.
 // Numbers keep full precision; NaN and ±Inf (an unlabeled target, a
 // prediction before the first model) are written as null. Flat objects are
 // what jq and dataframe readers expect, and source.NewJSONL reads them back
@@ -134,11 +136,7 @@ func (j *JSONL) Write(_ context.Context, b stream.ScoredBatch) error {
 			slices.Sort(names) // map order would make identical records differ
 			for _, k := range names {
 				buf = append(buf, ',')
-				if j.fields[k] {
-					buf = appendString(buf, "attr."+k)
-				} else {
-					buf = appendString(buf, k)
-				}
+				buf = appendString(buf, attrName(k, j.fields))
 				buf = append(buf, ':')
 				buf = appendString(buf, r.Attrs[k])
 			}
@@ -156,6 +154,17 @@ func (j *JSONL) Write(_ context.Context, b stream.ScoredBatch) error {
 		return j.err
 	}
 	return nil
+}
+
+// attrName is the key attribute k is written under, given the names of
+// the line's other fields: "attr."+k where k is one of them, and also where
+// k starts with "attr.", so that a renamed attribute cannot meet one of
+// the same name.
+func attrName(k string, fields map[string]bool) string {
+	if fields[k] || strings.HasPrefix(k, "attr.") {
+		return "attr." + k
+	}
+	return k
 }
 
 // errNoWriter is what a JSONL without a writer returns.

@@ -176,18 +176,7 @@ func TestJSONLAttributeNamedLikeAField(t *testing.T) {
 		ModelVersion: 7,
 	}))
 	line := strings.TrimSpace(buf.String())
-	dec := json.NewDecoder(strings.NewReader(line))
-	seen := map[string]bool{}
-	_, err := dec.Token() // {
-	require.NoError(t, err)
-	for dec.More() {
-		k, err := dec.Token()
-		require.NoError(t, err)
-		assert.False(t, seen[k.(string)], "key %q appears twice in %s", k, line)
-		seen[k.(string)] = true
-		var v any
-		require.NoError(t, dec.Decode(&v))
-	}
+	assert.Empty(t, duplicates(jsonKeys(t, line)), "keys twice in %s", line)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(line), &m))
 	assert.Equal(t, 42.0, m["prediction"])
@@ -258,4 +247,70 @@ func TestJSONLClosedWriter(t *testing.T) {
 	require.NoError(t, pr.Close())
 	j = NewJSONL(pw, people)
 	assert.ErrorIs(t, j.Write(context.Background(), scored2(1)), io.ErrClosedPipe)
+}
+
+// jsonKeys returns the keys of the JSON object on line, in order, repeats
+// included.
+func jsonKeys(t *testing.T, line string) []string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	_, err := dec.Token()
+	require.NoError(t, err)
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		keys = append(keys, k.(string))
+		var v any
+		require.NoError(t, dec.Decode(&v))
+	}
+	return keys
+}
+
+func duplicates(keys []string) []string {
+	seen := map[string]bool{}
+	var dup []string
+	for _, k := range keys {
+		if seen[k] {
+			dup = append(dup, k)
+		}
+		seen[k] = true
+	}
+	return dup
+}
+
+// An attribute renamed "attr.x", because a feature is called x, must not
+// meet one called "attr.x".
+func TestJSONLRenamedAttributeMeetsNoOther(t *testing.T) {
+	var buf bytes.Buffer
+	j := NewJSONL(&buf, stream.Schema{Features: []string{"x"}})
+	require.NoError(t, j.Write(context.Background(), stream.ScoredBatch{
+		Records:     []stream.Record{{Features: []float64{1}, Target: 2, Attrs: map[string]string{"x": "from x", "attr.x": "from attr.x"}}},
+		Predictions: []float64{3},
+	}))
+	line := strings.TrimSpace(buf.String())
+	assert.Empty(t, duplicates(jsonKeys(t, line)), "duplicate keys in %s", line)
+}
+
+func TestLogRenamedAttributeMeetsNoOther(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{Logger: jsonLogger(&buf, -4), Schema: stream.Schema{Features: []string{"x"}}}
+	require.NoError(t, l.Write(context.Background(), stream.ScoredBatch{
+		Records:     []stream.Record{{Features: []float64{1}, Target: 2, Attrs: map[string]string{"x": "from x", "attr.x": "from attr.x"}}},
+		Predictions: []float64{3},
+	}))
+	line := strings.SplitN(strings.TrimSpace(buf.String()), "\n", 2)[0]
+	assert.Empty(t, duplicates(jsonKeys(t, line)), "duplicate keys in %s", line)
+}
+
+// Log's record line starts with the handler's own time, level and msg.
+func TestLogAttributeNamedLikeAHandlerKey(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{Logger: jsonLogger(&buf, -4), Schema: stream.Schema{Features: []string{"x"}}}
+	require.NoError(t, l.Write(context.Background(), stream.ScoredBatch{
+		Records:     []stream.Record{{Features: []float64{1}, Target: 2, Attrs: map[string]string{"msg": "m", "level": "l", "time": "t"}}},
+		Predictions: []float64{3},
+	}))
+	line := strings.SplitN(strings.TrimSpace(buf.String()), "\n", 2)[0]
+	assert.Empty(t, duplicates(jsonKeys(t, line)), "duplicate keys in %s", line)
 }

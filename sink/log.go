@@ -28,8 +28,10 @@ const DefaultInterval = 5 * time.Second
 //
 // At Debug it also writes each record: its key, features by name, target
 // (under the schema's target name), prediction, model version and attributes
-// (sorted by name). An attribute named like one of the fields before it is
-// logged as "attr." and its name, so that it cannot hide that field. When
+// (sorted by name). An attribute named like one of the fields before it or
+// like the handler's own (time, level, msg, source), or whose name starts
+// with "attr.", is logged as "attr." and its name, so that no key appears
+// twice. When
 // the logger is not enabled for Debug, the per-record path costs one
 // Enabled call per batch.
 //
@@ -227,7 +229,10 @@ func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBa
 		target = "target"
 	}
 	if l.fields == nil {
-		l.fields = map[string]bool{"key": true, target: true, "prediction": true, "model": true}
+		l.fields = map[string]bool{
+			"key": true, target: true, "prediction": true, "model": true,
+			slog.TimeKey: true, slog.LevelKey: true, slog.MessageKey: true, slog.SourceKey: true,
+		}
 	}
 	for i, r := range b.Records {
 		attrs := l.attrBuf[:0]
@@ -254,11 +259,7 @@ func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBa
 			}
 			slices.Sort(keys) // map order would make every line differ
 			for _, k := range keys {
-				name := k
-				if l.fields[k] {
-					name = "attr." + k
-				}
-				attrs = append(attrs, slog.String(name, r.Attrs[k]))
+				attrs = append(attrs, slog.String(attrName(k, l.fields), r.Attrs[k]))
 			}
 			l.keyBuf = keys
 		}
