@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -262,4 +263,49 @@ func TestBatchesBehindASinkFailureAreAckedWithItsError(t *testing.T) {
 	require.Len(t, acks, 2)
 	assert.ErrorIs(t, acks[0].Err, errSink, "the batch the Sink refused")
 	assert.ErrorIs(t, acks[1].Err, errSink, "the batch behind it never reached the Sink because the Sink failed; acked with %v", acks[1].Err)
+}
+
+// A Window or AccuracyWindow far longer than the stream costs what the
+// stream holds, not what the setting names.
+func TestHugeWindowsCostWhatTheStreamHolds(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(300, 4, 0)), Trainer: &linearTrainer{},
+		InitialModel: &stream.Model{Schema: testSchema, Predictor: seven, Version: 1},
+		Window:       1 << 40, AccuracyWindow: 1 << 40, MinTrain: 100, RetrainEvery: 100, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	assert.Equal(t, 300, p.Model().TrainedOn, "the final model trains on everything")
+	assert.Equal(t, 300, p.Stats().Live.N, "every record was scored by a model")
+}
+
+// An InitialModel is fed the source's features by position, so a source
+// whose columns are reordered or renamed is refused, not scored wrongly.
+func TestInitialModelFeaturesMustMatchTheSources(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	reordered := slices.Clone(testSchema.Features)
+	reordered[0], reordered[1] = reordered[1], reordered[0]
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Logger: quiet,
+		InitialModel: &stream.Model{Schema: stream.Schema{Features: reordered}, Predictor: seven, Version: 1}}
+	err := p.Run(context.Background())
+	require.ErrorIs(t, err, stream.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), fmt.Sprintf("feature 0 is %q, the source's is %q", reordered[0], testSchema.Features[0]))
+}
+
+// failingBatch is a BatchPredictor that refuses every row.
+type failingBatch struct{}
+
+func (failingBatch) Predict([]float64) (float64, error) { return 0, errors.New("no") }
+func (failingBatch) PredictBatch([][]float64, []float64) error {
+	return errors.New("row 0: no")
+}
+
+// A Model names its version in a predictor's error, batch or not.
+func TestModelErrorsNameTheVersion(t *testing.T) {
+	for name, pred := range map[string]stream.Predictor{
+		"batch":  failingBatch{},
+		"single": stream.PredictFunc(func([]float64) (float64, error) { return 0, errors.New("no") }),
+	} {
+		m := &stream.Model{Schema: testSchema, Predictor: pred, Version: 3}
+		_, err := m.Predict(make([]float64, testSchema.NumFeatures()))
+		assert.ErrorContains(t, err, "stream: model v3: ", name)
+	}
 }

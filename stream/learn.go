@@ -7,29 +7,41 @@ import (
 )
 
 // window keeps the newest labeled records in a ring, features in one flat
-// array, so its memory is fixed by its size whatever the length of the stream.
+// array, so its memory is bounded by its capacity whatever the length of
+// the stream. The ring grows as records arrive, up to the capacity: a large
+// Window ("train on everything") costs only what the stream fills.
 type window struct {
 	dim      int
+	capacity int
 	features []float64
 	targets  []float64
-	next     int // where the next record goes
+	next     int // where the next record goes, once the ring is full
 	size     int
 }
 
 func newWindow(capacity, dim int) *window {
-	return &window{dim: dim, features: make([]float64, capacity*dim), targets: make([]float64, capacity)}
+	return &window{dim: dim, capacity: capacity}
 }
 
 func (w *window) add(r Record) {
+	if len(w.targets) < w.capacity {
+		w.features = append(w.features, r.Features...)
+		w.targets = append(w.targets, r.Target)
+		w.size = len(w.targets)
+		w.next = w.size % w.capacity
+		return
+	}
 	copy(w.features[w.next*w.dim:(w.next+1)*w.dim], r.Features)
 	w.targets[w.next] = r.Target
 	w.next = (w.next + 1) % len(w.targets)
-	w.size = min(w.size+1, len(w.targets))
 }
 
 // snapshot copies the window's features and targets, oldest first.
 func (w *window) snapshot() windowCopy {
 	c := windowCopy{dim: w.dim, features: make([]float64, 0, w.size*w.dim), targets: make([]float64, 0, w.size)}
+	if w.size == 0 {
+		return c
+	}
 	start := (w.next - w.size + len(w.targets)) % len(w.targets)
 	if end := start + w.size; end <= len(w.targets) {
 		c.features = append(c.features, w.features[start*w.dim:end*w.dim]...)

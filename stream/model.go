@@ -10,7 +10,9 @@ import (
 
 // Model is one trained version of the pipeline's model: the predictor
 // together with the exact preprocessing it was trained with. A Model never
-// changes after it is made and is safe for concurrent use.
+// changes after it is made and is safe for concurrent use; its fields are
+// exported to be read, and a pipeline may be scoring with it, so do not
+// change them.
 //
 // Predict applies the frozen transformer states of the moment the model was
 // trained, not the live ones, so a model scores a raw record the same way
@@ -91,7 +93,10 @@ func (m *Model) predictBatch(ctx context.Context, b Batch, out []float64, s *scr
 	}
 	s.rows = rows[:0]
 	if bp, ok := m.Predictor.(BatchPredictor); ok {
-		return bp.PredictBatch(rows, out[:len(rows)])
+		if err := bp.PredictBatch(rows, out[:len(rows)]); err != nil {
+			return fmt.Errorf("stream: model v%d: %w", m.Version, err)
+		}
+		return nil
 	}
 	for i, x := range rows {
 		y, err := m.Predictor.Predict(x)

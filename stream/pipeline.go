@@ -84,7 +84,9 @@ type Pipeline struct {
 	// Buffer is how many batches may wait between two stages; default 4.
 	Buffer int
 	// Window is how many of the newest labeled records a model is trained on;
-	// default 10,000.
+	// default 10,000. Its memory grows with the records up to Window, so a
+	// Window longer than the stream trains on all of it at the cost of what
+	// the stream holds.
 	Window int
 	// MinTrain is how many labeled records must arrive before the first model
 	// is trained while the stream runs; default 500 (or Window, if smaller).
@@ -129,6 +131,7 @@ func (p *Pipeline) now() time.Time {
 }
 
 // Model returns the newest model, or nil before the first has been trained.
+// The pipeline scores with the same Model, so treat it as read-only.
 func (p *Pipeline) Model() *Model { return p.model.Load() }
 
 // config is a Pipeline's settings with the defaults filled in.
@@ -205,6 +208,13 @@ func (p *Pipeline) config() (config, error) {
 		}
 		if got, want := m.Schema.NumFeatures(), c.schema.NumFeatures(); got != want {
 			return c, fmt.Errorf("%w: InitialModel takes %d features, the source gives %d", ErrInvalidConfig, got, want)
+		}
+		// A reordered or renamed column would be scored as another feature
+		// without any other sign.
+		for i, name := range m.Schema.Features {
+			if name != c.schema.Features[i] {
+				return c, fmt.Errorf("%w: InitialModel's feature %d is %q, the source's is %q", ErrInvalidConfig, i, name, c.schema.Features[i])
+			}
 		}
 	}
 	if c.logger == nil {

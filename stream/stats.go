@@ -53,6 +53,7 @@ type counters struct {
 	trainDur   time.Duration
 	// ring of the newest (prediction, target) pairs for the live accuracy
 	preds, targets []float64
+	capacity       int
 	next, size     int
 }
 
@@ -60,8 +61,7 @@ func (c *counters) init(accuracyWindow int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rejectedBy = make(map[RejectReason]uint64)
-	c.preds = make([]float64, accuracyWindow)
-	c.targets = make([]float64, accuracyWindow)
+	c.capacity = accuracyWindow
 }
 
 func (c *counters) reject(reason RejectReason) {
@@ -85,9 +85,15 @@ func (c *counters) observe(recs []Record, preds []float64) {
 		if !recs[i].Labeled() {
 			continue
 		}
+		if len(c.preds) < c.capacity { // the ring grows until it is full
+			c.preds = append(c.preds, preds[i])
+			c.targets = append(c.targets, recs[i].Target)
+			c.size = len(c.preds)
+			c.next = c.size % c.capacity
+			continue
+		}
 		c.preds[c.next], c.targets[c.next] = preds[i], recs[i].Target
 		c.next = (c.next + 1) % len(c.preds)
-		c.size = min(c.size+1, len(c.preds))
 	}
 }
 
