@@ -76,7 +76,13 @@ var (
 	_ stream.Predictor      = (*Classifier)(nil)
 	_ stream.BatchPredictor = (*Classifier)(nil)
 	_ stream.Trainer        = ClassifierConfig{}
+	_ stream.Validator      = ClassifierConfig{}
 )
+
+// Validate checks the settings that do not depend on the data, as Fit
+// does first; it makes ClassifierConfig a stream.Validator, so that a
+// Pipeline refuses settings no retrain could use when it starts.
+func (c ClassifierConfig) Validate() error { return c.check(math.MaxInt32) }
 
 func (c ClassifierConfig) check(p int) error {
 	switch {

@@ -61,6 +61,15 @@ type Config struct {
 	Workers int
 }
 
+// Validate checks the settings that do not depend on the data, as Fit
+// does first; it makes Config a stream.Validator, so that a Pipeline
+// refuses a Config no retrain could use when it starts. MaxFeatures is
+// checked against the rows' width only by Fit.
+func (c Config) Validate() error {
+	_, err := c.resolve(1, math.MaxInt32)
+	return err
+}
+
 // params are a Config's settings resolved for a data set of p features.
 type params struct {
 	trees, mtry, minLeaf, maxDepth, workers int

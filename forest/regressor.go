@@ -51,6 +51,7 @@ var (
 	_ stream.BatchPredictor  = (*Regressor)(nil)
 	_ stream.HeldOutReporter = (*Regressor)(nil)
 	_ stream.Trainer         = Config{}
+	_ stream.Validator       = Config{}
 )
 
 // Fit trains a Regressor on rows X and targets y. X must be non-empty and

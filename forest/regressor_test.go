@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -597,4 +598,27 @@ func TestConstantFeaturesCountAsTried(t *testing.T) {
 	imp := r.FeatureImportances()
 	assert.Zero(t, imp[0])
 	assert.InDelta(t, 1.0/3, imp[1], 0.1, "roots on the noise feature: %v", imp)
+}
+
+// A Pipeline refuses, when it starts, settings with which every retrain
+// would fail, instead of serving no model for ever.
+func TestPipelineRefusesUnusableSettings(t *testing.T) {
+	X, y := friedman1(50, 1, 42)
+	recs := make([]stream.Record, len(X))
+	for i := range X {
+		recs[i] = stream.Record{Features: X[i], Target: y[i]}
+	}
+	schema := stream.Schema{Features: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}}
+	for name, tr := range map[string]stream.Trainer{
+		"Config without Trees":           Config{},
+		"Config with a negative MinLeaf": Config{Trees: 5, MinLeaf: -1},
+		"ClassifierConfig without Trees": ClassifierConfig{},
+	} {
+		p := &stream.Pipeline{Source: streamtest.NewSlice(schema, recs), Trainer: tr, Logger: slog.New(slog.DiscardHandler)}
+		err := p.Run(context.Background())
+		assert.ErrorIs(t, err, stream.ErrInvalidConfig, name)
+		assert.ErrorIs(t, err, ErrInvalidConfig, name)
+	}
+	assert.NoError(t, Config{Trees: 5}.Validate())
+	assert.NoError(t, ClassifierConfig{Trees: 5}.Validate())
 }

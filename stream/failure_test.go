@@ -309,3 +309,30 @@ func TestModelErrorsNameTheVersion(t *testing.T) {
 		assert.ErrorContains(t, err, "stream: model v3: ", name)
 	}
 }
+
+// checkedTrainer is a Trainer whose Validate returns err, or panics when
+// err is nil.
+type checkedTrainer struct {
+	linearTrainer
+	err error
+}
+
+func (c *checkedTrainer) Validate() error {
+	if c.err == nil {
+		panic("validate bug")
+	}
+	return c.err
+}
+
+func TestRunValidatesTheTrainer(t *testing.T) {
+	bad := errors.New("Trees is 0")
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Trainer: &checkedTrainer{err: bad}, Logger: quiet}
+	err := p.Run(context.Background())
+	assert.ErrorIs(t, err, stream.ErrInvalidConfig)
+	assert.ErrorIs(t, err, bad)
+
+	p = &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Trainer: &checkedTrainer{}, Logger: quiet}
+	err = p.Run(context.Background())
+	assert.ErrorIs(t, err, stream.ErrInvalidConfig)
+	assert.ErrorIs(t, err, stream.ErrPanic)
+}

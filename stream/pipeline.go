@@ -65,7 +65,8 @@ type Pipeline struct {
 	// scored by InitialModel, or get NaN predictions without one. A Train
 	// call that returns an error or panics fails that retrain only: the
 	// previous model stays, and the failure is logged and counted in
-	// Stats().RetrainsFailed.
+	// Stats().RetrainsFailed. A Trainer that is a Validator has its
+	// settings checked when Run starts.
 	Trainer Trainer
 	// InitialModel, if set, scores records until the first retrain: a model
 	// saved by an earlier run, say. Its Version must be at least 1, since 0
@@ -189,6 +190,11 @@ func (p *Pipeline) config() (config, error) {
 	for i, t := range p.Transformers {
 		if t == nil {
 			return c, fmt.Errorf("%w: Transformers[%d] is nil", ErrInvalidConfig, i)
+		}
+	}
+	if v, ok := p.Trainer.(Validator); ok {
+		if err := guard("trainer", v.Validate); err != nil {
+			return c, fmt.Errorf("%w: Trainer: %w", ErrInvalidConfig, err)
 		}
 	}
 	// The Source is the user's code and may panic, or be a nil pointer in

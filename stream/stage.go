@@ -76,6 +76,14 @@ type HeldOut struct {
 	R2  float64
 }
 
+// Validator is an optional capability of a Trainer (or any stage) whose
+// settings can be found wrong before it sees data. Run calls a Trainer's
+// Validate before it starts, so that settings no retrain could use stop the
+// run at once instead of failing every retrain.
+type Validator interface {
+	Validate() error
+}
+
 // HeldOutReporter is an optional capability of a Predictor that measured its
 // own held-out error while training; a Model reports it.
 type HeldOutReporter interface {
