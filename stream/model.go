@@ -46,6 +46,26 @@ func (m *Model) Predict(raw []float64) (float64, error) {
 	return out[0], err
 }
 
+// Transform returns raw's features as the Predictor sees them: a copy, put
+// through the model's frozen Transformers. It is for asking the Predictor
+// for more than a score, such as a classifier's probabilities, without
+// skew between that answer and Predict's.
+func (m *Model) Transform(raw []float64) ([]float64, error) {
+	if len(raw) != m.Schema.NumFeatures() {
+		return nil, fmt.Errorf("%w: got %d, model takes %d", ErrFeatureCount, len(raw), m.Schema.NumFeatures())
+	}
+	b := Batch{Records: []Record{{Features: append([]float64(nil), raw...), Target: math.NaN()}}}
+	for i, t := range m.Transformers {
+		if err := t.Transform(context.Background(), &b); err != nil {
+			return nil, fmt.Errorf("stream: model v%d transform[%d]: %w", m.Version, i, err)
+		}
+		if b.Len() != 1 {
+			return nil, fmt.Errorf("stream: model v%d transform[%d]: made %d records of 1", m.Version, i, b.Len())
+		}
+	}
+	return b.Records[0].Features, nil
+}
+
 // PredictBatch scores every record of b by its raw features, writing out[i]
 // for b.Records[i]. b is not changed: the preprocessing works on a copy.
 func (m *Model) PredictBatch(ctx context.Context, b Batch, out []float64) error {
