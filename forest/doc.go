@@ -64,6 +64,16 @@
 // trees are copied into this package's own flat arrays, so prediction and
 // persistence are exact and independent of the library.
 //
+// As a Pipeline's Trainer, a ClassifierConfig takes targets that are class
+// indices, and the model's Predict gives the most likely class. For the
+// class probabilities, hand the Classifier the row as the model transforms
+// it:
+//
+//	m := p.Model()
+//	x, err := m.Transform(raw)
+//	...
+//	probs, err := m.Predictor.(*forest.Classifier).Probabilities(x, nil)
+//
 // # Persistence
 //
 // Both models implement encoding.BinaryMarshaler, encoding.BinaryUnmarshaler,
