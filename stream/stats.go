@@ -39,6 +39,10 @@ type Accuracy struct {
 	// R2 is the coefficient of determination: 1 is perfect, 0 is no better
 	// than predicting the mean. NaN when fewer than 2 records or no spread.
 	R2 float64
+	// Correct is the share of predictions equal to their target: the
+	// accuracy of a classifier, whose predictions and targets are class
+	// indices. A regressor's is near 0 and tells little.
+	Correct float64
 }
 
 // counters are a pipeline's running statistics. The hot counters are atomic;
@@ -106,7 +110,7 @@ func (p *Pipeline) Stats() Stats {
 		Rejected: c.rejected.Load(), Batches: c.batches.Load(),
 		Retrains: c.retrains.Load(), RetrainsCoalesced: c.coalesced.Load(), RetrainsFailed: c.failed.Load(),
 		RejectedBy: map[RejectReason]uint64{},
-		Live:       Accuracy{MAE: math.NaN(), RMSE: math.NaN(), R2: math.NaN()},
+		Live:       Accuracy{MAE: math.NaN(), RMSE: math.NaN(), R2: math.NaN(), Correct: math.NaN()},
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -124,13 +128,17 @@ func (p *Pipeline) Stats() Stats {
 // by index over the shorter of the two.
 func Measure(predictions, targets []float64) Accuracy {
 	n := min(len(predictions), len(targets))
-	a := Accuracy{N: n, MAE: math.NaN(), RMSE: math.NaN(), R2: math.NaN()}
+	a := Accuracy{N: n, MAE: math.NaN(), RMSE: math.NaN(), R2: math.NaN(), Correct: math.NaN()}
 	if n == 0 {
 		return a
 	}
 	var sumAbs, sumSq, mean float64
+	correct := 0
 	for i := 0; i < n; i++ {
 		e := predictions[i] - targets[i]
+		if e == 0 {
+			correct++
+		}
 		sumAbs += math.Abs(e)
 		sumSq += e * e
 		mean += targets[i]
@@ -142,6 +150,7 @@ func Measure(predictions, targets []float64) Accuracy {
 		ss += d * d
 	}
 	a.MAE = sumAbs / float64(n)
+	a.Correct = float64(correct) / float64(n)
 	a.RMSE = math.Sqrt(sumSq / float64(n))
 	if n >= 2 && ss > 0 {
 		a.R2 = 1 - sumSq/ss
