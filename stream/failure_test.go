@@ -76,10 +76,11 @@ func TestSourceSchemaPanicIsAStageError(t *testing.T) {
 	}
 }
 
-// Records a Source returns together with an error are scored and written,
-// as are the batches in flight, and Run returns the error afterwards.
-func TestRecordsReadWithASourceErrorAreWritten(t *testing.T) {
-	errBoom := errors.New("broker connection lost")
+// sourceErrorPipeline returns a Pipeline whose Source returns 10 records
+// together with errSource, and whose scoring waits until reading has
+// stopped, so that the batch is still in flight when the error is known,
+// whatever the goroutines' timing.
+func sourceErrorPipeline(errSource error, sink stream.Sink) *stream.Pipeline {
 	reads := 0
 	readDone := make(chan (<-chan struct{}), 1) // the Done of the Read that failed
 	src := stream.SourceFunc(testSchema, func(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
@@ -88,18 +89,23 @@ func TestRecordsReadWithASourceErrorAreWritten(t *testing.T) {
 			return stream.Batch{}, nil, ctx.Err()
 		}
 		readDone <- ctx.Done()
-		return stream.Batch{Records: records(10, 1, 0)}, nil, errBoom
+		return stream.Batch{Records: records(10, 1, 0)}, nil, errSource
 	})
-	// Scoring waits until reading has stopped, so that the batch is still
-	// in flight when the error is known, whatever the goroutines' timing.
 	waitReadStopped := stream.TransformFunc(func(context.Context, *stream.Batch) error {
 		<-<-readDone
 		return nil
 	})
 	zero := stream.PredictFunc(func([]float64) (float64, error) { return 0, nil })
-	sink := &streamtest.Collector{}
-	p := &stream.Pipeline{Source: src, Sink: sink, Logger: quiet,
+	return &stream.Pipeline{Source: src, Sink: sink, Logger: quiet,
 		InitialModel: &stream.Model{Schema: testSchema, Transformers: []stream.Transformer{waitReadStopped}, Predictor: zero, Version: 1}}
+}
+
+// Records a Source returns together with an error are scored and written,
+// as are the batches in flight, and Run returns the error afterwards.
+func TestRecordsReadWithASourceErrorAreWritten(t *testing.T) {
+	errBoom := errors.New("broker connection lost")
+	sink := &streamtest.Collector{}
+	p := sourceErrorPipeline(errBoom, sink)
 	err := p.Run(context.Background())
 	require.ErrorIs(t, err, errBoom)
 	var se *stream.StageError
@@ -199,26 +205,7 @@ func textLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(
 func TestSinkFailureDuringASourceErrorDrainIsReturned(t *testing.T) {
 	errBoom := errors.New("broker connection lost")
 	errSink := errors.New("sink: disk full")
-	reads := 0
-	readDone := make(chan (<-chan struct{}), 1)
-	src := stream.SourceFunc(testSchema, func(ctx context.Context, max int) (stream.Batch, stream.AckFunc, error) {
-		reads++
-		if reads > 1 {
-			return stream.Batch{}, nil, ctx.Err()
-		}
-		readDone <- ctx.Done()
-		return stream.Batch{Records: records(10, 1, 0)}, nil, errBoom
-	})
-	// Scoring waits until reading has stopped, so that the Source error is
-	// recorded before the Sink fails, whatever the goroutines' timing.
-	waitReadStopped := stream.TransformFunc(func(context.Context, *stream.Batch) error {
-		<-<-readDone
-		return nil
-	})
-	zero := stream.PredictFunc(func([]float64) (float64, error) { return 0, nil })
-	sink := stream.SinkFunc(func(context.Context, stream.ScoredBatch) error { return errSink })
-	p := &stream.Pipeline{Source: src, Sink: sink, Logger: quiet,
-		InitialModel: &stream.Model{Schema: testSchema, Transformers: []stream.Transformer{waitReadStopped}, Predictor: zero, Version: 1}}
+	p := sourceErrorPipeline(errBoom, stream.SinkFunc(func(context.Context, stream.ScoredBatch) error { return errSink }))
 	err := p.Run(context.Background())
 	require.ErrorIs(t, err, errBoom)
 	assert.Zero(t, p.Stats().Written, "nothing was written")
