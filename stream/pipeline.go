@@ -289,12 +289,12 @@ func (r *run) stopReading(err error) {
 // after cancellation. A Source's error or panic stops reading the same
 // way: the batches read before it, and those Read returned with it, are
 // still scored and written, and Run then returns it as a *StageError
-// (joined after any failure of that drain). Any
-// other stage's error or panic (but the Trainer's, which fails only that
-// retrain) stops the run at once and is returned as a *StageError naming
-// the stage; every batch read is then acknowledged with that error. Run
-// closes the Source, Sink and DeadLetter that implement io.Closer before it
-// returns; an error from Close is joined to the one Run returns.
+// (joined after any failure of that drain). Any other stage's error or
+// panic (but the Trainer's, which fails only that retrain) stops the run
+// at once and is returned as a *StageError naming the stage; every batch
+// read is then acknowledged with that error. Run closes the Source, Sink
+// and DeadLetter that implement io.Closer before it returns; an error from
+// Close is joined to the one Run returns.
 //
 // The stages after the Source are given a context that ctx's cancellation
 // does not reach, so that they can finish the batches in flight; a Sink
@@ -310,10 +310,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if err != nil {
 		// The caller handed the stages over to Run, and this Pipeline can
 		// never run again, so they are closed here as on any other return.
-		if closeErr := p.closeStages(); closeErr != nil {
-			return errors.Join(err, closeErr)
-		}
-		return err
+		return join(err, p.closeStages())
 	}
 	p.stats.init(cfg.accuracyWindow)
 	if m := p.InitialModel; m != nil {
@@ -338,23 +335,23 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	go func() { defer wg.Done(); r.write(writeIn) }()
 	wg.Wait()
 
-	switch {
-	case r.err != nil && r.srcErr != nil:
-		err = errors.Join(r.err, r.srcErr)
-	case r.err != nil:
-		err = r.err
-	case r.srcErr != nil:
-		err = r.srcErr
-	default:
+	err = join(r.err, r.srcErr)
+	if err == nil {
 		err = ctx.Err()
 	}
-	if closeErr := p.closeStages(); closeErr != nil {
-		if err == nil {
-			return closeErr
-		}
-		return errors.Join(err, closeErr)
+	return join(err, p.closeStages())
+}
+
+// join is errors.Join for two errors, but gives back a lone error as it is,
+// so that callers comparing it with == still can.
+func join(a, b error) error {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
 	}
-	return err
+	return errors.Join(a, b)
 }
 
 func (p *Pipeline) closeStages() error {
