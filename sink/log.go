@@ -31,9 +31,8 @@ const DefaultInterval = 5 * time.Second
 // (sorted by name). An attribute named like one of the fields before it or
 // like the handler's own (time, level, msg, source), or whose name starts
 // with "attr.", is logged as "attr." and its name, so that no key appears
-// twice. When
-// the logger is not enabled for Debug, the per-record path costs one
-// Enabled call per batch.
+// twice. When the logger is not enabled for Debug, the per-record path
+// costs one Enabled call per batch.
 //
 // Numbers are rounded to four significant digits (whole numbers from 1,000
 // up) to keep lines short in a terminal; use JSONL for full precision. NaN
