@@ -24,7 +24,9 @@
 //	}
 //
 //	// At shutdown: cancel ctx, then wait for the records read to be written.
-//	err := <-done
+//	if err := <-done; err != ctx.Err() { // a clean cancellation returns ctx.Err() itself
+//		...
+//	}
 //
 // Every record is scored before it is learned from, so p.Stats() reports an
 // honest live error (MAE, RMSE, R²); a Model applies exactly the

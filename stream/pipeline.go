@@ -286,7 +286,8 @@ func (r *run) stopReading(err error) {
 //
 // After io.EOF or cancellation every batch already read is scored and written
 // to the Sink before Run returns; Run returns nil after io.EOF and ctx.Err()
-// after cancellation. A Source's error or panic stops reading the same
+// after cancellation, as it is, so that err == ctx.Err() tells a clean stop
+// from one with failures. A Source's error or panic stops reading the same
 // way: the batches read before it, and those Read returned with it, are
 // still scored and written, and Run then returns it as a *StageError
 // (joined after any failure of that drain). Any other stage's error or

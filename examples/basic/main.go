@@ -159,7 +159,9 @@ func run(ctx context.Context, opts options, out, logOut io.Writer) error {
 	err := p.Run(ctx)
 	stopAsking()
 	<-asked
-	if err != nil && !errors.Is(err, context.Canceled) {
+	// After Ctrl-C a clean run returns ctx.Err() itself; anything else,
+	// such as ctx.Err() joined with a sink's failure to close, is a failure.
+	if err != nil && err != ctx.Err() {
 		return err
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math"
 	"regexp"
@@ -118,4 +119,17 @@ func TestShortUnpacedRunPrintsNoNaN(t *testing.T) {
 	require.NoError(t, run(context.Background(), opts, &out, io.Discard))
 	assert.Regexp(t, `^forestream: records=2000 written=2000 rejected=0 model_version=\d+ retrains=\d+ live_mae=(\d+|n/a) live_r2=(-?\d\.\d{3}|n/a)\n$`, out.String())
 	assert.NotContains(t, out.String(), "NaN")
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("log disk full") }
+
+// After a cancellation Run joins a sink's Close error to ctx.Err(); the
+// program must report it, not take it for a clean stop.
+func TestCloseErrorAfterCancellationIsReported(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := run(ctx, options{records: 100, seed: 1, window: 1000, retrainEvery: 500}, io.Discard, failingWriter{})
+	assert.Error(t, err, "the final summary could not be written")
 }
