@@ -82,7 +82,7 @@ var (
 // Validate checks the settings that do not depend on the data, as Fit
 // does first; it makes ClassifierConfig a stream.Validator, so that a
 // Pipeline refuses settings no retrain could use when it starts.
-func (c ClassifierConfig) Validate() error { return c.check(math.MaxInt32) }
+func (c ClassifierConfig) Validate() error { return c.check(math.MaxInt) }
 
 func (c ClassifierConfig) check(p int) error {
 	switch {
@@ -351,7 +351,8 @@ func (cl *Classifier) NumTrees() int { return len(cl.roots) }
 
 // FeatureImportances returns each feature's share of the Gini decrease
 // (rows times impurity decrease at its splits, normalized per tree, then
-// averaged), summing to 1 unless no tree split. The slice is a copy.
+// averaged), summing to 1, or all zero if no split lowered the impurity.
+// The slice is a copy.
 func (cl *Classifier) FeatureImportances() []float64 {
 	return append([]float64(nil), cl.imp...)
 }

@@ -66,7 +66,7 @@ type Config struct {
 // refuses a Config no retrain could use when it starts. MaxFeatures is
 // checked against the rows' width only by Fit.
 func (c Config) Validate() error {
-	_, err := c.resolve(1, math.MaxInt32)
+	_, err := c.resolve(1, math.MaxInt) // no MaxFeatures exceeds the width
 	return err
 }
 

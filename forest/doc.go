@@ -53,8 +53,8 @@
 // longer reachable; runtime.MemStats does not count it.
 //
 // The out-of-bag error (Regressor.HeldOut) is measured while training at
-// almost no cost, and impurity-based feature importances summing to 1 come
-// with every model.
+// almost no cost, and impurity-based feature importances summing to 1 (0
+// if no split lowered the error) come with every model.
 //
 // # Classifier
 //

@@ -301,7 +301,8 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 var errBadLeaf = errors.New("bad leaf")
 
 // importances reads p feature importances, each finite and not negative,
-// summing to 1 (to rounding) or, for a forest without a split, to 0.
+// summing to 1 (to rounding) or, for a forest where no split lowered the
+// error, to 0.
 func (d *decoder) importances(p int) []float64 {
 	// Checked first, so that a corrupted count cannot make the decoder
 	// allocate for values that are not there.

@@ -481,7 +481,8 @@ func (r *Regressor) OOB() (mse, r2 float64) { return r.oob.MSE, r.oob.R2 }
 
 // FeatureImportances returns the impurity-based importance of each
 // feature, in the order of the training columns, summing to 1 (all zero if
-// no tree split at all). The slice is a copy.
+// no split lowered the error: a tree splits a node of unequal targets even
+// when no split helps, as XOR's first does). The slice is a copy.
 func (r *Regressor) FeatureImportances() []float64 {
 	return append([]float64(nil), r.imp...)
 }

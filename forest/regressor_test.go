@@ -622,3 +622,36 @@ func TestPipelineRefusesUnusableSettings(t *testing.T) {
 	assert.NoError(t, Config{Trees: 5}.Validate())
 	assert.NoError(t, ClassifierConfig{Trees: 5}.Validate())
 }
+
+// Importances sum to 1 once some split lowers the error, and are all zero
+// when the only splits gain nothing, as XOR's first does.
+func TestImportancesOfZeroGainSplits(t *testing.T) {
+	xor := [][]float64{{0, 0}, {0, 1}, {1, 0}, {1, 1}}
+	y := []float64{0, 1, 1, 0}
+	for depth, want := range map[int]float64{1: 0, 0: 1} {
+		r, err := Config{Trees: 1, MaxDepth: depth, NoBootstrap: true, FeatureFraction: 1}.Fit(context.Background(), xor, y)
+		require.NoError(t, err)
+		require.Greater(t, r.NumNodes(), 1, "the tree splits")
+		var sum float64
+		for _, v := range r.FeatureImportances() {
+			sum += v
+		}
+		assert.InDelta(t, want, sum, 1e-12, "MaxDepth %d: importances %v", depth, r.FeatureImportances())
+	}
+}
+
+// A step of 1 on targets near 1e12 is found by its own feature: without
+// centring the targets, the sums' rounding at that scale hides the step.
+func TestStepOnALargeOffsetIsFound(t *testing.T) {
+	X, _ := friedman1(400, 0, 11)
+	y := make([]float64, len(X))
+	for i, x := range X {
+		y[i] = 1e12
+		if x[0] > 0.5 {
+			y[i]++
+		}
+	}
+	r, err := Config{Trees: 1, MaxDepth: 1, NoBootstrap: true, FeatureFraction: 1}.Fit(context.Background(), X, y)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, r.FeatureImportances()[0], "importances %v", r.FeatureImportances())
+}

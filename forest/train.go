@@ -294,11 +294,13 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 			w.setLeaf(fr, seg)
 			continue
 		}
-		// A node whose targets are all equal is a leaf, as in scikit-learn;
-		// any other is split, even where no split lowers the error (XOR,
-		// say), as long as some feature varies. Deciding by the gain would
-		// stop at a zero-gain split that deeper ones make worthwhile, and
-		// the gain's rounding scales with the node's mean.
+		// A node whose targets are all equal is a leaf; any other is split,
+		// even where no split lowers the error (XOR, say), as long as some
+		// feature varies. Deciding by the gain would stop at a zero-gain
+		// split that deeper ones make worthwhile, and the gain's rounding
+		// scales with the node's mean. scikit-learn stops at an impurity
+		// below float64's epsilon instead, which also stops nodes of tiny
+		// but real spread (targets of order 1e-9).
 		if w.pure(seg[fr.s:fr.e]) {
 			w.setLeaf(fr, seg)
 			continue
