@@ -25,8 +25,9 @@ import (
 // target under its name, prediction, model_version, and the attributes
 // sorted by name. An attribute named like one of the fields before it, or
 // whose name starts with "attr.", is written as "attr." and its name, so
-// that no key appears twice: a reader that keeps the last of two equal keys
-// would lose the prediction, say.
+// that no key appears twice (a reader that keeps the last of two equal keys
+// would lose the prediction, say), as long as no feature's or target's name
+// itself starts with "attr.".
 // Numbers keep full precision; NaN and ±Inf (an unlabeled target, a
 // prediction before the first model) are written as null. Flat objects are
 // what jq and dataframe readers expect, and source.NewJSONL reads them back

@@ -31,7 +31,8 @@ const DefaultInterval = 5 * time.Second
 // (sorted by name). An attribute named like one of the fields before it or
 // like the handler's own (time, level, msg, source), or whose name starts
 // with "attr.", is logged as "attr." and its name, so that no key appears
-// twice. When the logger is not enabled for Debug, the per-record path
+// twice, as long as no feature's or target's name itself starts with
+// "attr.". When the logger is not enabled for Debug, the per-record path
 // costs one Enabled call per batch.
 //
 // Numbers are rounded to four significant digits (whole numbers from 1,000
