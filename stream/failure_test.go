@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -322,4 +323,15 @@ func TestRunValidatesTheTrainer(t *testing.T) {
 	err = p.Run(context.Background())
 	assert.ErrorIs(t, err, stream.ErrInvalidConfig)
 	assert.ErrorIs(t, err, stream.ErrPanic)
+}
+
+// Versions continue from an InitialModel's, so one of math.MaxUint64 would
+// give the next model 0, the version of no model.
+func TestInitialModelOfTheLastVersionIsRefused(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Logger: quiet,
+		InitialModel: &stream.Model{Schema: testSchema, Predictor: seven, Version: math.MaxUint64}}
+	err := p.Run(context.Background())
+	require.ErrorIs(t, err, stream.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "leaves none for the next model")
 }

@@ -8,8 +8,9 @@ import (
 
 // window keeps the newest labeled records in a ring, features in one flat
 // array, so its memory is bounded by its capacity whatever the length of
-// the stream. The ring grows as records arrive, up to the capacity: a large
-// Window ("train on everything") costs only what the stream fills.
+// the stream. The ring grows as records arrive, doubling up to exactly the
+// capacity: a large Window ("train on everything") costs only what the
+// stream fills.
 type window struct {
 	dim      int
 	capacity int
@@ -19,14 +20,24 @@ type window struct {
 	size     int
 }
 
+// grown returns s with room for n more values, doubling as append does but
+// never making room for more than limit: append could leave a quarter more
+// than a ring's capacity allocated for as long as the ring lives.
+func grown(s []float64, n, limit int) []float64 {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	return append(make([]float64, 0, min(limit, max(len(s)+n, 2*cap(s), 1024))), s...)
+}
+
 func newWindow(capacity, dim int) *window {
 	return &window{dim: dim, capacity: capacity}
 }
 
 func (w *window) add(r Record) {
 	if len(w.targets) < w.capacity {
-		w.features = append(w.features, r.Features...)
-		w.targets = append(w.targets, r.Target)
+		w.features = append(grown(w.features, w.dim, w.capacity*w.dim), r.Features...)
+		w.targets = append(grown(w.targets, 1, w.capacity), r.Target)
 		w.size = len(w.targets)
 		w.next = w.size % w.capacity
 		return

@@ -70,7 +70,8 @@ type Pipeline struct {
 	Trainer Trainer
 	// InitialModel, if set, scores records until the first retrain: a model
 	// saved by an earlier run, say. Its Version must be at least 1, since 0
-	// marks a batch scored by no model; versions continue from it.
+	// marks a batch scored by no model, and below math.MaxUint64; versions
+	// continue from it.
 	InitialModel *Model
 	// Sink receives every scored batch. Nil: batches are discarded.
 	Sink Sink
@@ -211,6 +212,8 @@ func (p *Pipeline) config() (config, error) {
 			return c, fmt.Errorf("%w: InitialModel has no Predictor", ErrInvalidConfig)
 		case m.Version == 0:
 			return c, fmt.Errorf("%w: InitialModel has Version 0, which marks no model; number models from 1", ErrInvalidConfig)
+		case m.Version == math.MaxUint64:
+			return c, fmt.Errorf("%w: InitialModel has Version %d, which leaves none for the next model", ErrInvalidConfig, m.Version)
 		}
 		if got, want := m.Schema.NumFeatures(), c.schema.NumFeatures(); got != want {
 			return c, fmt.Errorf("%w: InitialModel takes %d features, the source gives %d", ErrInvalidConfig, got, want)

@@ -90,8 +90,8 @@ func (c *counters) observe(recs []Record, preds []float64) {
 			continue
 		}
 		if len(c.preds) < c.capacity { // the ring grows until it is full
-			c.preds = append(c.preds, preds[i])
-			c.targets = append(c.targets, recs[i].Target)
+			c.preds = append(grown(c.preds, 1, c.capacity), preds[i])
+			c.targets = append(grown(c.targets, 1, c.capacity), recs[i].Target)
 			c.size = len(c.preds)
 			c.next = c.size % c.capacity
 			continue
