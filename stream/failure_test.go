@@ -259,7 +259,7 @@ func TestHugeWindowsCostWhatTheStreamHolds(t *testing.T) {
 	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
 	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(300, 4, 0)), Trainer: &linearTrainer{},
 		InitialModel: &stream.Model{Schema: testSchema, Predictor: seven, Version: 1},
-		Window:       1 << 40, AccuracyWindow: 1 << 40, MinTrain: 100, RetrainEvery: 100, Logger: quiet}
+		Window:       math.MaxInt, AccuracyWindow: math.MaxInt, MinTrain: 100, RetrainEvery: 100, Logger: quiet}
 	require.NoError(t, p.Run(context.Background()))
 	assert.Equal(t, 300, p.Model().TrainedOn, "the final model trains on everything")
 	assert.Equal(t, 300, p.Stats().Live.N, "every record was scored by a model")
