@@ -12,12 +12,13 @@ import (
 // capacity: a large Window ("train on everything") costs only what the
 // stream fills.
 type window struct {
-	dim      int
-	capacity int
-	features []float64
-	targets  []float64
-	next     int // where the next record goes, once the ring is full
-	size     int
+	dim         int
+	capacity    int
+	maxFeatures int // capacity*dim, or math.MaxInt where that overflows
+	features    []float64
+	targets     []float64
+	next        int // where the next record goes, once the ring is full
+	size        int
 }
 
 // grown returns s with room for n more values, doubling as append does but
@@ -31,12 +32,16 @@ func grown(s []float64, n, limit int) []float64 {
 }
 
 func newWindow(capacity, dim int) *window {
-	return &window{dim: dim, capacity: capacity}
+	w := &window{dim: dim, capacity: capacity, maxFeatures: math.MaxInt}
+	if dim == 0 || capacity <= math.MaxInt/dim {
+		w.maxFeatures = capacity * dim
+	}
+	return w
 }
 
 func (w *window) add(r Record) {
 	if len(w.targets) < w.capacity {
-		w.features = append(grown(w.features, w.dim, w.capacity*w.dim), r.Features...)
+		w.features = append(grown(w.features, w.dim, w.maxFeatures), r.Features...)
 		w.targets = append(grown(w.targets, 1, w.capacity), r.Target)
 		w.size = len(w.targets)
 		w.next = w.size % w.capacity

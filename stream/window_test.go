@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"math"
 	"testing"
 )
 
@@ -30,6 +31,20 @@ func TestWindowKeepsTheNewestWithinItsCapacity(t *testing.T) {
 					t.Fatalf("capacity %d, %d records: record %d is %v %v, want %v", capacity, n, i, y, c.features[2*i:2*i+2], v)
 				}
 			}
+		}
+	}
+}
+
+// A capacity whose features would not fit in an int, Window: math.MaxInt
+// meaning "train on everything", still grows as records come.
+func TestWindowOfTheLargestCapacity(t *testing.T) {
+	for _, dim := range []int{1, 2, 3, 7} {
+		w := newWindow(math.MaxInt, dim)
+		for n := 1; n <= 3000; n++ {
+			w.add(Record{Features: make([]float64, dim), Target: float64(n)})
+		}
+		if c := w.snapshot(); len(c.targets) != 3000 || len(c.features) != 3000*dim || c.targets[2999] != 3000 {
+			t.Fatalf("dim %d: snapshot of %d targets, %d features", dim, len(c.targets), len(c.features))
 		}
 	}
 }
