@@ -301,3 +301,23 @@ func TestClassifierDegenerateSplits(t *testing.T) {
 	var back Classifier
 	require.NoError(t, back.UnmarshalBinary(b), "a trained classifier must decode")
 }
+
+// A pipeline model holding a Classifier is saved and loaded through
+// stream.Model's encoding, with the part this package registers.
+func TestClassifierTravelsInAModel(t *testing.T) {
+	X, labels := blobs(300, 8)
+	cl, err := ClassifierConfig{Trees: 5}.Fit(context.Background(), X, labels)
+	require.NoError(t, err)
+	m := &stream.Model{Schema: stream.Schema{Features: []string{"a", "b", "c", "d"}}, Predictor: cl, Version: 1}
+	data, err := m.MarshalBinary()
+	require.NoError(t, err)
+	var back stream.Model
+	require.NoError(t, back.UnmarshalBinary(data))
+	for _, x := range X[:50] {
+		want, err := m.Predict(x)
+		require.NoError(t, err)
+		got, err := back.Predict(x)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+}

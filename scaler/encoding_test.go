@@ -263,3 +263,38 @@ func exercise(t *testing.T, f stream.Fitter, d int) {
 		require.ErrorIs(t, err, scaler.ErrOverflow)
 	}
 }
+
+// firstFeature is a Predictor that returns a row's first feature, so that
+// a Model's score is what its frozen scaler made of the row.
+type firstFeature struct{}
+
+func (firstFeature) Predict(x []float64) (float64, error) { return x[0], nil }
+func (firstFeature) MarshalBinary() ([]byte, error)       { return nil, nil }
+
+func init() {
+	stream.RegisterPart("scaler_test.firstFeature", func([]byte) (firstFeature, error) { return firstFeature{}, nil })
+}
+
+// A pipeline's models hold frozen scalers, which stream.Model's encoding
+// carries through the parts this package registers.
+func TestFrozenScalersTravelInAModel(t *testing.T) {
+	for name, frozen := range map[string]stream.Transformer{
+		"Standard": fittedStandard(t).Freeze(),
+		"MinMax":   fittedMinMax(t).Freeze(),
+	} {
+		m := &stream.Model{Schema: stream.Schema{Features: []string{"a", "b", "c", "d"}}, Transformers: []stream.Transformer{frozen}, Predictor: firstFeature{}, Version: 2}
+		data, err := m.MarshalBinary()
+		require.NoError(t, err, name)
+		var back stream.Model
+		require.NoError(t, back.UnmarshalBinary(data), name)
+		assert.IsType(t, frozen, back.Transformers[0], name)
+		for _, x := range []float64{-3, 0, 0.25, 1e6} {
+			raw := []float64{x, 1, 2, 3}
+			want, err := m.Predict(raw)
+			require.NoError(t, err)
+			got, err := back.Predict(raw)
+			require.NoError(t, err)
+			assert.Equal(t, math.Float64bits(want), math.Float64bits(got), "%s at %v", name, x)
+		}
+	}
+}
