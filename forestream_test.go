@@ -101,3 +101,47 @@ func Example() {
 	// Output:
 	// 5000 records; predicted salary within $10k of the truth: true <nil>
 }
+
+// A service saves the model it serves and starts its next run from it: the
+// loaded model scores bit for bit as the saved one, and the next run's
+// versions continue from it.
+func TestASavedModelServesTheNextRun(t *testing.T) {
+	people := &source.Faker{Seed: 3, Limit: 3000}
+	p := &stream.Pipeline{
+		Source:       people,
+		Transformers: []stream.Transformer{scaler.NewStandard()},
+		Trainer:      forest.Config{Trees: 10, Seed: 1},
+		Logger:       slog.New(slog.DiscardHandler),
+	}
+	require.NoError(t, p.Run(context.Background()))
+	saved := p.Model()
+	require.NotNil(t, saved)
+	data, err := saved.MarshalBinary()
+	require.NoError(t, err)
+
+	var loaded stream.Model
+	require.NoError(t, loaded.UnmarshalBinary(data))
+	assert.Equal(t, saved.Schema, loaded.Schema)
+	assert.Equal(t, saved.Version, loaded.Version)
+	assert.Equal(t, saved.HeldOut, loaded.HeldOut)
+	rows, _, err := (&source.Faker{Seed: 4, Limit: 200}).Read(context.Background(), 200)
+	require.NoError(t, err)
+	for _, r := range rows.Records {
+		want, err := saved.Predict(r.Features)
+		require.NoError(t, err)
+		got, err := loaded.Predict(r.Features)
+		require.NoError(t, err)
+		require.Equal(t, math.Float64bits(want), math.Float64bits(got))
+	}
+
+	next := &stream.Pipeline{
+		Source:       &source.Faker{Seed: 5, Limit: 1000},
+		Transformers: []stream.Transformer{scaler.NewStandard()},
+		Trainer:      forest.Config{Trees: 10, Seed: 1},
+		InitialModel: &loaded,
+		Logger:       slog.New(slog.DiscardHandler),
+	}
+	require.NoError(t, next.Run(context.Background()))
+	require.Positive(t, next.Stats().Retrains)
+	assert.Equal(t, saved.Version+next.Stats().Retrains, next.Model().Version, "versions continue from the saved model")
+}
