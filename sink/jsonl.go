@@ -31,8 +31,8 @@ import (
 // Numbers keep full precision; NaN and ±Inf (an unlabeled target, a
 // prediction before the first model) are written as null. Flat objects are
 // what jq and dataframe readers expect, and source.NewJSONL reads them back
-// with Columns that name the target, the key and the attributes, and ignore
-// time, prediction and model_version.
+// with Columns that name the target, the key, the time and the attributes,
+// and ignore prediction and model_version.
 //
 // Each Write hands its records to the writer before it returns, in as few
 // calls as its 64 KiB buffer allows, so a nil error means the writer has

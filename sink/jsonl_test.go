@@ -100,7 +100,7 @@ func TestJSONLRoundTrip(t *testing.T) {
 	require.NoError(t, j.Close())
 
 	src, err := source.NewJSONL(&buf, source.JSONLOptions{Columns: source.Columns{
-		Target: "salary", Key: "key", Attrs: []string{"city"}, Ignore: []string{"time", "prediction", "model_version"},
+		Target: "salary", Key: "key", Time: "time", Attrs: []string{"city"}, Ignore: []string{"prediction", "model_version"},
 	}})
 	require.NoError(t, err)
 	assert.Equal(t, people, src.Schema())
@@ -110,6 +110,7 @@ func TestJSONLRoundTrip(t *testing.T) {
 	for i, r := range b.Records {
 		assert.Equal(t, recs[i].Features, r.Features, "full precision survives")
 		assert.Equal(t, recs[i].Key, r.Key)
+		assert.True(t, recs[i].Time.Equal(r.Time), "time %v, want %v", r.Time, recs[i].Time)
 		assert.Equal(t, recs[i].Attrs, r.Attrs)
 		if i == 7 {
 			assert.False(t, r.Labeled())

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Columns says which columns (CSV) or keys (JSON Lines) of tabular input play
@@ -18,6 +19,10 @@ type Columns struct {
 	Attrs []string
 	// Key names the column that becomes Record.Key.
 	Key string
+	// Time names a column of RFC 3339 times, as sink.JSONL writes them, that
+	// becomes Record.Time. A record whose value is empty or missing, like
+	// every record without this column, gets the time it was read.
+	Time string
 	// Ignore names columns that are dropped.
 	Ignore []string
 }
@@ -46,6 +51,11 @@ func (c Columns) roles() (map[string]string, error) {
 			return nil, err
 		}
 	}
+	if c.Time != "" {
+		if err := add(c.Time, "time"); err != nil {
+			return nil, err
+		}
+	}
 	for _, a := range c.Attrs {
 		if err := add(a, "attribute"); err != nil {
 			return nil, err
@@ -57,6 +67,18 @@ func (c Columns) roles() (map[string]string, error) {
 		}
 	}
 	return m, nil
+}
+
+// parseTime parses a time column's value; empty means none.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("not an RFC 3339 time: %q", s)
+	}
+	return t, nil
 }
 
 // parseFeature parses a feature value. Empty, NaN and ±Inf (which

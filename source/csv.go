@@ -43,7 +43,9 @@ type CSV struct {
 	feats  []int // column of each feature
 	target int   // -1 when there is none
 	key    int   // -1 when there is none
-	attrs  []int
+	// timeCol is the column of the records' times, -1 when there is none.
+	timeCol int
+	attrs   []int
 }
 
 // NewCSV reads the header from r and returns a CSV source over the rest. It
@@ -77,7 +79,7 @@ func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\uFEFF") // spreadsheets write a byte-order mark
 	}
-	c := &CSV{lineReader: lineReader{format: "csv", onError: opts.OnError, now: time.Now}, r: cr, header: header, target: -1, key: -1}
+	c := &CSV{lineReader: lineReader{format: "csv", onError: opts.OnError, now: time.Now}, r: cr, header: header, target: -1, key: -1, timeCol: -1}
 	seen := make(map[string]int, len(header))
 	var names []string
 	for i, h := range header {
@@ -90,6 +92,8 @@ func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
 			c.target = i
 		case "key":
 			c.key = i
+		case "time":
+			c.timeCol = i
 		case "attribute", "ignored":
 		default:
 			c.feats = append(c.feats, i)
@@ -169,6 +173,13 @@ func (c *CSV) parse(fields []string, dst []float64) (stream.Record, error) {
 	}
 	if c.key >= 0 {
 		rec.Key = fields[c.key]
+	}
+	if c.timeCol >= 0 {
+		t, err := parseTime(strings.TrimSpace(fields[c.timeCol]))
+		if err != nil {
+			return stream.Record{}, c.lineError(c.timeCol, err)
+		}
+		rec.Time = t
 	}
 	if len(c.attrs) > 0 {
 		rec.Attrs = make(map[string]string, len(c.attrs))

@@ -334,3 +334,23 @@ func TestLineReadersBatchesLargerThanAChunk(t *testing.T) {
 		require.Equal(t, 2, cap(r.Features), "record %d cannot grow into the next", i)
 	}
 }
+
+// A time column gives the records their times, as sink.JSONL writes them;
+// an empty value leaves the time the record was read.
+func TestCSVTimeColumn(t *testing.T) {
+	in := "x,at,y\n1,2026-01-02T15:04:05.000000006Z,2\n3,,4\n5,yesterday,6\n"
+	src, err := NewCSV(strings.NewReader(in), CSVOptions{Columns: Columns{Target: "y", Time: "at"}})
+	require.NoError(t, err)
+	read := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	src.now = func() time.Time { return read }
+	assert.Equal(t, []string{"x"}, src.Schema().Features)
+	b, _, err := src.Read(context.Background(), 10)
+	var le *LineError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 4, le.Line)
+	assert.Equal(t, "at", le.Field)
+	assert.ErrorContains(t, err, `not an RFC 3339 time: "yesterday"`)
+	require.Equal(t, 2, b.Len())
+	assert.True(t, b.Records[0].Time.Equal(time.Date(2026, 1, 2, 15, 4, 5, 6, time.UTC)), "%v", b.Records[0].Time)
+	assert.Equal(t, read, b.Records[1].Time)
+}

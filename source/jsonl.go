@@ -233,6 +233,19 @@ func (j *JSONL) parse(line []byte, dst []float64) (stream.Record, error) {
 			rec.Key = s
 		}
 	}
+	if tc := j.cols.Time; tc != "" {
+		if raw, ok := j.obj[tc]; ok && string(raw) != "null" {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return stream.Record{}, &LineError{Line: j.line, Field: tc, Err: fmt.Errorf("want an RFC 3339 time, got %s", raw)}
+			}
+			t, err := parseTime(s)
+			if err != nil {
+				return stream.Record{}, &LineError{Line: j.line, Field: tc, Err: err}
+			}
+			rec.Time = t
+		}
+	}
 	for _, a := range j.cols.Attrs {
 		raw, ok := j.obj[a]
 		if !ok || string(raw) == "null" {

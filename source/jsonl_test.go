@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -224,4 +225,25 @@ func TestJSONLMaxLineBytesAtMaxInt(t *testing.T) {
 	b, _, err := src.Read(context.Background(), 10)
 	require.NoError(t, err)
 	assert.Equal(t, []float64{1}, b.Records[0].Features)
+}
+
+func TestJSONLTimeColumn(t *testing.T) {
+	in := `{"x":1,"at":"2026-01-02T15:04:05+01:00","y":2}
+{"x":3,"at":null,"y":4}
+{"x":5,"y":6}
+{"x":7,"at":17,"y":8}
+`
+	src, err := NewJSONL(strings.NewReader(in), JSONLOptions{Columns: Columns{Target: "y", Time: "at"}})
+	require.NoError(t, err)
+	read := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	src.now = func() time.Time { return read }
+	b, _, err := src.Read(context.Background(), 10)
+	var le *LineError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 4, le.Line)
+	assert.Equal(t, "at", le.Field)
+	require.Equal(t, 3, b.Len())
+	assert.True(t, b.Records[0].Time.Equal(time.Date(2026, 1, 2, 14, 4, 5, 0, time.UTC)), "%v", b.Records[0].Time)
+	assert.Equal(t, read, b.Records[1].Time, "null: the time it was read")
+	assert.Equal(t, read, b.Records[2].Time, "missing: the time it was read")
 }

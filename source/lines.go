@@ -70,7 +70,9 @@ func (l *lineReader) read(ctx context.Context, max, nf int, next func(dst []floa
 			return stream.Batch{Records: recs}, nil, err
 		}
 		back = back[:len(back)+nf]
-		rec.Time = now
+		if rec.Time.IsZero() { // no time column, or no value in it
+			rec.Time = now
+		}
 		recs = append(recs, rec)
 	}
 	if len(recs) == 0 && l.eof {
