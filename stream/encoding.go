@@ -17,21 +17,8 @@ import (
 // version, or naming a part no package registered.
 var ErrModelFormat = errors.New("stream: not a model encoding")
 
-// A Model's encoding, little-endian:
-//
-//	magic    "fsmodel1"
-//	version  uint32 (1)
-//	body     schema: uint32 feature count, then each name; the target's name
-//	         (a name is a uint32 length and its bytes)
-//	         Version uint64, TrainedAt (uint32 length and time.Time's binary
-//	         form), TrainedOn uint64, TrainDuration int64 (ns),
-//	         HeldOut: N uint64, MSE and R2 as float64 bits
-//	         uint32 transformer count, then each transformer, then the
-//	         Predictor, each as its registered name and its own
-//	         MarshalBinary bytes (uint64 length and bytes)
-//	checksum uint32 CRC-32C of everything before it
 const (
-	modelMagic   = "fsmodel1"
+	modelMagic   = "forestMD"
 	modelVersion = 1
 	// maxModelParts bounds the transformer count a decoder believes, so
 	// that a corrupted count cannot make it allocate for parts not there.
@@ -50,15 +37,22 @@ var parts struct {
 
 // RegisterPart lets Models whose Transformers or Predictor are of type T
 // be encoded, T's values by their own MarshalBinary (T must implement
-// encoding.BinaryMarshaler), and decoded by decode, under name. Packages
-// that provide stages register them in an init function, as forest and
-// scaler do, the way image formats register with package image.
-// RegisterPart panics if T is not a BinaryMarshaler, or if name or T is
-// already registered: both are mistakes in the program, not in its data.
+// encoding.BinaryMarshaler), and decoded by decode, under name. decode must
+// copy data if it keeps any of it. Packages that provide stages register
+// them in an init function, as forest and scaler do, the way image formats
+// register with package image; name them by package and type
+// ("forest.Regressor"), qualified further if the package name is common.
+// A function type such as TransformFunc cannot be a part: it has no
+// MarshalBinary. RegisterPart panics if T is not a BinaryMarshaler, decode
+// is nil, or name or T is already registered: those are mistakes in the
+// program, not in its data.
 func RegisterPart[T any](name string, decode func(data []byte) (T, error)) {
 	t := reflect.TypeFor[T]()
 	if !t.Implements(reflect.TypeFor[encoding.BinaryMarshaler]()) {
 		panic(fmt.Sprintf("stream: RegisterPart: %v does not implement encoding.BinaryMarshaler", t))
+	}
+	if decode == nil {
+		panic(fmt.Sprintf("stream: RegisterPart: no decode function for %q", name))
 	}
 	parts.mu.Lock()
 	defer parts.mu.Unlock()
@@ -80,10 +74,39 @@ func RegisterPart[T any](name string, decode func(data []byte) (T, error)) {
 // and start its next run from it (Pipeline.InitialModel). Every part, each
 // Transformer and the Predictor, must be of a type registered with
 // RegisterPart; forest's models and scaler's frozen scalers are. Decoding
-// gives a Model that predicts bit for bit as m.
+// gives a Model that predicts bit for bit as m; TrainedAt keeps its instant
+// and offset from UTC, not its zone's name or monotonic clock reading.
+//
+// The encoding, little-endian, is
+//
+//	magic    "forestMD"
+//	version  uint32, 1; a later format gets a new number, and decoders
+//	         refuse numbers they do not know
+//	body     schema: uint32 feature count, then each name; the target's
+//	         name (a name is a uint32 length and its bytes);
+//	         Version uint64, TrainedAt (a name holding time.Time's binary
+//	         form), TrainedOn uint64, TrainDuration int64 nanoseconds,
+//	         HeldOut: N uint64, MSE and R2 as float64 bits;
+//	         uint32 transformer count, then each transformer, then the
+//	         Predictor, each as its registered name and its own
+//	         MarshalBinary bytes (a uint64 length and the bytes)
+//	checksum uint32 CRC-32C (Castagnoli) of everything before it
 func (m *Model) MarshalBinary() ([]byte, error) {
 	if m.Predictor == nil {
 		return nil, errors.New("stream: Model has no Predictor")
+	}
+	// What UnmarshalBinary would refuse is refused now, not at the restart
+	// that needs the model.
+	if err := m.Schema.Validate(); err != nil {
+		return nil, fmt.Errorf("stream: model schema: %w", err)
+	}
+	if len(m.Transformers) > maxModelParts {
+		return nil, fmt.Errorf("stream: model has %d transformers, at most %d can be saved", len(m.Transformers), maxModelParts)
+	}
+	for _, name := range append(m.Schema.Features, m.Schema.Target) {
+		if uint64(len(name)) > math.MaxUint32 {
+			return nil, fmt.Errorf("stream: model schema: a name of %d bytes", len(name))
+		}
 	}
 	b := append([]byte(nil), modelMagic...)
 	b = binary.LittleEndian.AppendUint32(b, modelVersion)
@@ -121,10 +144,19 @@ func appendName(b []byte, s string) []byte {
 }
 
 func appendPart(b []byte, part any) ([]byte, error) {
+	if part == nil {
+		return nil, errors.New("is nil")
+	}
+	if v := reflect.ValueOf(part); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, fmt.Errorf("is a nil %T", part)
+	}
 	parts.mu.RLock()
 	name, ok := parts.names[reflect.TypeOf(part)]
 	parts.mu.RUnlock()
 	if !ok {
+		if _, live := part.(Fitter); live {
+			return nil, fmt.Errorf("%T is a live Fitter: a Model holds its Freeze", part)
+		}
 		return nil, fmt.Errorf("%T is not a registered part (see RegisterPart)", part)
 	}
 	data, err := part.(encoding.BinaryMarshaler).MarshalBinary()
@@ -145,14 +177,15 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	if len(data) < len(modelMagic)+8 || string(data[:len(modelMagic)]) != modelMagic {
 		return fmt.Errorf("%w: no model header", ErrModelFormat)
 	}
+	// The version first: a later format may end differently.
+	if v := binary.LittleEndian.Uint32(data[len(modelMagic):]); v != modelVersion {
+		return fmt.Errorf("%w: format version %d, this package reads %d", ErrModelFormat, v, modelVersion)
+	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
 		return fmt.Errorf("%w: checksum does not match", ErrModelFormat)
 	}
-	d := modelDecoder{b: body[len(modelMagic):]}
-	if v := d.u32(); v != modelVersion {
-		return fmt.Errorf("%w: format version %d, this package reads %d", ErrModelFormat, v, modelVersion)
-	}
+	d := modelDecoder{b: body[len(modelMagic)+4:]}
 	var out Model
 	nf := d.u32()
 	if d.err == nil && uint64(nf) > uint64(len(d.b))/4 {
@@ -171,9 +204,9 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 			d.fail("TrainedAt: %v", err)
 		}
 	}
-	out.TrainedOn = int(d.u64())
+	out.TrainedOn = d.count("TrainedOn")
 	out.TrainDuration = time.Duration(d.u64())
-	out.HeldOut.N = int(d.u64())
+	out.HeldOut.N = d.count("HeldOut.N")
 	out.HeldOut.MSE = math.Float64frombits(d.u64())
 	out.HeldOut.R2 = math.Float64frombits(d.u64())
 	nt := d.u32()
@@ -226,7 +259,7 @@ func (d *modelDecoder) take(n uint64) []byte {
 		d.fail("truncated: %d bytes wanted, %d left", n, len(d.b))
 		return nil
 	}
-	v := d.b[:n]
+	v := d.b[:n:n] // a part's decoder that appends cannot reach the rest
 	d.b = d.b[n:]
 	return v
 }
@@ -243,6 +276,17 @@ func (d *modelDecoder) u64() uint64 {
 		return binary.LittleEndian.Uint64(v)
 	}
 	return 0
+}
+
+// count reads a uint64 that must fit in an int, the field's name saying
+// which did not: a model saved on a 64-bit machine may not load on 32 bits.
+func (d *modelDecoder) count(field string) int {
+	v := d.u64()
+	if v > math.MaxInt {
+		d.fail("%s is %d, more than an int holds here", field, v)
+		return 0
+	}
+	return int(v)
 }
 
 func (d *modelDecoder) name() string { return string(d.take(uint64(d.u32()))) }
