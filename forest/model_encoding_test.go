@@ -51,7 +51,7 @@ func TestRegressorInAModelBitForBit(t *testing.T) {
 	assert.Equal(t, back.HeldOut, back.Predictor.(stream.HeldOutReporter).HeldOut(), "the decoded predictor reports what the model does")
 
 	rows := append([][]float64{}, X[:500]...)
-	rows = append(rows, []float64{math.NaN(), 0, 0, 0, 0, 0, 0, 0, 0, 0}, []float64{math.Inf(1), math.Inf(-1), 1e308, -0.0, 5e-324, 0, 0, 0, 0, 0})
+	rows = append(rows, []float64{math.NaN(), 0, 0, 0, 0, 0, 0, 0, 0, 0}, []float64{math.Inf(1), math.Inf(-1), 1e308, math.Copysign(0, -1), 5e-324, 0, 0, 0, 0, 0})
 	var b stream.Batch
 	for _, r := range rows {
 		b.Records = append(b.Records, stream.Record{Features: r})

@@ -49,7 +49,7 @@ func TestFrozenScalersInAModelEveryState(t *testing.T) {
 			back := modelRoundTrip(t, m)
 			assert.Equal(t, m.Transformers, back.Transformers, "frozen state")
 			for _, raw := range [][]float64{
-				{1e9, 0, 0, 0.25}, {math.NaN(), math.Inf(1), -1e308, 5e-324}, {-0.0, 7, math.NaN(), 0.25},
+				{1e9, 0, 0, 0.25}, {math.NaN(), math.Inf(1), -1e308, 5e-324}, {math.Copysign(0, -1), 7, math.NaN(), 0.25},
 			} {
 				want, wantErr := m.Transform(raw)
 				got, gotErr := back.Transform(raw)
