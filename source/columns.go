@@ -20,8 +20,9 @@ type Columns struct {
 	// Key names the column that becomes Record.Key.
 	Key string
 	// Time names a column of RFC 3339 times, as sink.JSONL writes them, that
-	// becomes Record.Time. A record whose value is empty or missing, like
-	// every record without this column, gets the time it was read.
+	// becomes Record.Time; spaces around a time are ignored. A record whose
+	// value is empty, missing or the zero time.Time (year 1), like every
+	// record without this column, gets the time it was read.
 	Time string
 	// Ignore names columns that are dropped.
 	Ignore []string
@@ -71,6 +72,7 @@ func (c Columns) roles() (map[string]string, error) {
 
 // parseTime parses a time column's value; empty means none.
 func parseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, nil
 	}

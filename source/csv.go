@@ -23,8 +23,9 @@ type CSVOptions struct {
 }
 
 // CSV reads records from comma-separated values whose first line is a header.
-// The header names the columns; Columns picks the target, attributes, key
-// and ignored columns, and every other column is a feature, in header order.
+// The header names the columns; Columns picks the target, attributes, key,
+// time and ignored columns, and every other column is a feature, in header
+// order.
 //
 // A line is malformed when it has the wrong number of fields, bad quoting, or
 // a feature or target that is not a finite number (an empty or NaN feature
@@ -33,8 +34,9 @@ type CSVOptions struct {
 // the line, and the same error from then on; under Skip the line is dropped
 // and counted by Skipped.
 //
-// Records are stamped with the time their batch was read. CSV does not close
-// the reader it was given.
+// Records take their times from the time column, if Columns names one, and
+// are otherwise stamped with the time their batch was read. CSV does not
+// close the reader it was given.
 type CSV struct {
 	lineReader
 	r      *csv.Reader
@@ -175,7 +177,7 @@ func (c *CSV) parse(fields []string, dst []float64) (stream.Record, error) {
 		rec.Key = fields[c.key]
 	}
 	if c.timeCol >= 0 {
-		t, err := parseTime(strings.TrimSpace(fields[c.timeCol]))
+		t, err := parseTime(fields[c.timeCol])
 		if err != nil {
 			return stream.Record{}, c.lineError(c.timeCol, err)
 		}

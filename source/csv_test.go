@@ -354,3 +354,18 @@ func TestCSVTimeColumn(t *testing.T) {
 	assert.True(t, b.Records[0].Time.Equal(time.Date(2026, 1, 2, 15, 4, 5, 6, time.UTC)), "%v", b.Records[0].Time)
 	assert.Equal(t, read, b.Records[1].Time)
 }
+
+// Spaces around a time are ignored in CSV and JSONL alike.
+func TestTimeColumnIgnoresSpaces(t *testing.T) {
+	want := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	csvSrc, err := NewCSV(strings.NewReader("x,at\n1, 2026-01-02T15:04:05Z \n"), CSVOptions{Columns: Columns{Time: "at"}})
+	require.NoError(t, err)
+	jsonSrc, err := NewJSONL(strings.NewReader(`{"x":1,"at":" 2026-01-02T15:04:05Z "}`+"\n"), JSONLOptions{Columns: Columns{Time: "at"}})
+	require.NoError(t, err)
+	for name, src := range map[string]stream.Source{"CSV": csvSrc, "JSONL": jsonSrc} {
+		b, _, err := src.Read(context.Background(), 10)
+		require.NoError(t, err, name)
+		require.Equal(t, 1, b.Len(), name)
+		assert.True(t, want.Equal(b.Records[0].Time), "%s: %v", name, b.Records[0].Time)
+	}
+}

@@ -36,7 +36,8 @@ type JSONLOptions struct {
 // JSONL reads records from JSON Lines: one JSON object per line. Features
 // and the target must be JSON numbers; a null, empty-string or missing target
 // makes the record unlabeled. Attribute and key values may be strings or any
-// other scalar, kept as written; a null one is left out. Keys the schema does
+// other scalar, kept as written; a null one is left out. A time value must
+// be a string in RFC 3339. Keys the schema does
 // not name are ignored, and blank lines and a byte-order mark at the start
 // are skipped. MaxLineBytes does not count a line's "\n" or "\r\n".
 //
@@ -45,7 +46,8 @@ type JSONLOptions struct {
 // together with a *LineError naming the line, and the same error from then
 // on; under Skip the line is dropped and counted by Skipped.
 //
-// Records are stamped with the time their batch was read. JSONL does not
+// Records take their times from the time key, if Columns names one, and
+// are otherwise stamped with the time their batch was read. JSONL does not
 // close the reader it was given.
 type JSONL struct {
 	lineReader

@@ -92,6 +92,9 @@ func RegisterPart[T any](name string, decode func(data []byte) (T, error)) {
 //	         MarshalBinary bytes (a uint64 length and the bytes)
 //	checksum uint32 CRC-32C (Castagnoli) of everything before it
 func (m *Model) MarshalBinary() ([]byte, error) {
+	if m == nil {
+		return nil, errors.New("stream: no Model to encode")
+	}
 	if m.Predictor == nil {
 		return nil, errors.New("stream: Model has no Predictor")
 	}
@@ -103,10 +106,13 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if len(m.Transformers) > maxModelParts {
 		return nil, fmt.Errorf("stream: model has %d transformers, at most %d can be saved", len(m.Transformers), maxModelParts)
 	}
-	for _, name := range append(m.Schema.Features, m.Schema.Target) {
+	for _, name := range m.Schema.Features {
 		if uint64(len(name)) > math.MaxUint32 {
 			return nil, fmt.Errorf("stream: model schema: a name of %d bytes", len(name))
 		}
+	}
+	if uint64(len(m.Schema.Target)) > math.MaxUint32 {
+		return nil, fmt.Errorf("stream: model schema: a target name of %d bytes", len(m.Schema.Target))
 	}
 	b := append([]byte(nil), modelMagic...)
 	b = binary.LittleEndian.AppendUint32(b, modelVersion)
@@ -308,6 +314,10 @@ func (d *modelDecoder) part() any {
 	v, err := decode(data)
 	if err != nil {
 		d.err = fmt.Errorf("%w: part %q: %w", ErrModelFormat, name, err)
+		return nil
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		d.fail("part %q decoded to a nil %T", name, v)
 		return nil
 	}
 	return v

@@ -497,3 +497,42 @@ func FuzzUnmarshalModel(f *testing.F) {
 		require.Equal(t, again, twice, "encoding of a decoded model is stable")
 	})
 }
+
+// Saving reads the model only: the same model is saved from several
+// goroutines at once (-race checks), and a schema sharing its array with
+// the caller's is left as it was.
+func TestModelSavesConcurrentlyWithoutWriting(t *testing.T) {
+	names := []string{"a", "b", "c", "KEEP"}
+	m := savedModel()
+	m.Schema = stream.Schema{Features: names[:3], Target: "y"}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := m.MarshalBinary()
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, "KEEP", names[3])
+
+	var none *stream.Model
+	_, err := none.MarshalBinary()
+	assert.ErrorContains(t, err, "no Model")
+}
+
+// nilPart's decoder returns a nil pointer and no error, a bug the decoder
+// must not pass on to the first Predict.
+type nilPart struct{ sumPart }
+
+func init() {
+	stream.RegisterPart("streamtest.nil", func([]byte) (*nilPart, error) { return nil, nil })
+}
+
+func TestModelDecodingRefusesANilPart(t *testing.T) {
+	data, err := (&stream.Model{Schema: testSchema, Predictor: &nilPart{}, Version: 1}).MarshalBinary()
+	require.NoError(t, err)
+	var m stream.Model
+	assert.ErrorContains(t, m.UnmarshalBinary(data), `part "streamtest.nil" decoded to a nil`)
+}
