@@ -11,21 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/forestream/forestream/stream"
+	"github.com/forestream/forestream/stream/streamtest"
 )
 
 var schema10 = stream.Schema{Features: []string{"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9"}, Target: "y"}
-
-func modelRoundTrip(t *testing.T, m *stream.Model) *stream.Model {
-	t.Helper()
-	data, err := m.MarshalBinary()
-	require.NoError(t, err)
-	var back stream.Model
-	require.NoError(t, back.UnmarshalBinary(data))
-	again, err := back.MarshalBinary()
-	require.NoError(t, err)
-	assert.Equal(t, data, again, "re-encoding is identical")
-	return &back
-}
 
 func requireSameBits(t *testing.T, want, got []float64, what string) {
 	t.Helper()
@@ -46,7 +35,7 @@ func TestRegressorInAModelBitForBit(t *testing.T) {
 	require.NoError(t, err)
 	m := &stream.Model{Schema: schema10, Predictor: pred, Version: 3, TrainedOn: len(y)}
 	m.HeldOut = pred.(stream.HeldOutReporter).HeldOut()
-	back := modelRoundTrip(t, m)
+	back := streamtest.TestModelEncoding(t, m, nil)
 	assert.Equal(t, math.Float64bits(m.HeldOut.MSE), math.Float64bits(back.HeldOut.MSE))
 	assert.Equal(t, back.HeldOut, back.Predictor.(stream.HeldOutReporter).HeldOut(), "the decoded predictor reports what the model does")
 
@@ -76,7 +65,7 @@ func TestClassifierInAModelProbabilities(t *testing.T) {
 	cl, err := ClassifierConfig{Trees: 20}.Fit(context.Background(), X, labels)
 	require.NoError(t, err)
 	m := &stream.Model{Schema: stream.Schema{Features: []string{"a", "b", "c", "d"}}, Predictor: cl, Version: 1}
-	back := modelRoundTrip(t, m)
+	back := streamtest.TestModelEncoding(t, m, nil)
 	bcl, ok := back.Predictor.(*Classifier)
 	require.True(t, ok)
 	assert.Equal(t, cl.NumClasses(), bcl.NumClasses())

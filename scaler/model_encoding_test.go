@@ -12,21 +12,10 @@ import (
 
 	"github.com/forestream/forestream/scaler"
 	"github.com/forestream/forestream/stream"
+	"github.com/forestream/forestream/stream/streamtest"
 )
 
 var modelSchema = stream.Schema{Features: []string{"a", "b", "c", "d"}}
-
-func modelRoundTrip(t *testing.T, m *stream.Model) *stream.Model {
-	t.Helper()
-	data, err := m.MarshalBinary()
-	require.NoError(t, err)
-	var back stream.Model
-	require.NoError(t, back.UnmarshalBinary(data))
-	again, err := back.MarshalBinary()
-	require.NoError(t, err)
-	assert.Equal(t, data, again, "re-encoding is identical")
-	return &back
-}
 
 // Every option and state of the frozen scalers, including features never
 // seen, NaN inputs and each option, scores bit for bit after a round trip.
@@ -46,7 +35,7 @@ func TestFrozenScalersInAModelEveryState(t *testing.T) {
 	for name, fr := range frozen {
 		t.Run(name, func(t *testing.T) {
 			m := &stream.Model{Schema: modelSchema, Transformers: []stream.Transformer{fr, fr}, Predictor: firstFeature{}, Version: 1}
-			back := modelRoundTrip(t, m)
+			back := streamtest.TestModelEncoding(t, m, nil)
 			assert.Equal(t, m.Transformers, back.Transformers, "frozen state")
 			for _, raw := range [][]float64{
 				{1e9, 0, 0, 0.25}, {math.NaN(), math.Inf(1), -1e308, 5e-324}, {math.Copysign(0, -1), 7, math.NaN(), 0.25},

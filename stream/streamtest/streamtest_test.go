@@ -2,6 +2,7 @@ package streamtest_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -228,4 +229,36 @@ func TestSkewCheckClosesNext(t *testing.T) {
 	if next.Closed() != 1 {
 		t.Fatalf("Run closed the SkewCheck's Next %d times, want 1 (the same Collector as the Sink itself is closed once)", next.Closed())
 	}
+}
+
+// weight is a Predictor part; lossy decodes it at float32 precision, as a
+// careless encoder of one's own might.
+type weight struct{ w float64 }
+
+func (p *weight) Predict(x []float64) (float64, error) { return x[0] * p.w, nil }
+func (p *weight) MarshalBinary() ([]byte, error) {
+	return binary.LittleEndian.AppendUint64(nil, math.Float64bits(p.w)), nil
+}
+
+type lossy struct{ weight }
+
+func init() {
+	stream.RegisterPart("streamtest_test.weight", func(b []byte) (*weight, error) {
+		return &weight{math.Float64frombits(binary.LittleEndian.Uint64(b))}, nil
+	})
+	stream.RegisterPart("streamtest_test.lossy", func(b []byte) (*lossy, error) {
+		return &lossy{weight{float64(float32(math.Float64frombits(binary.LittleEndian.Uint64(b))))}}, nil
+	})
+}
+
+func TestTestModelEncoding(t *testing.T) {
+	rows := [][]float64{{1, 2}, {3, 4}}
+	good := &stream.Model{Schema: schema, Predictor: &weight{0.1}, Version: 1}
+	assert.Empty(t, failure(func(t testing.TB) { streamtest.TestModelEncoding(t, good, rows) }))
+
+	bad := &stream.Model{Schema: schema, Predictor: &lossy{weight{0.1}}, Version: 1}
+	assert.Contains(t, failure(func(t testing.TB) { streamtest.TestModelEncoding(t, bad, rows) }), "encodes to")
+
+	unsaved := &stream.Model{Schema: schema, Predictor: stream.PredictFunc(func([]float64) (float64, error) { return 0, nil }), Version: 1}
+	assert.Contains(t, failure(func(t testing.TB) { streamtest.TestModelEncoding(t, unsaved, rows) }), "not a registered part")
 }
