@@ -17,8 +17,9 @@ type window struct {
 	maxFeatures int // capacity*dim, or math.MaxInt where that overflows
 	features    []float64
 	targets     []float64
-	next        int // where the next record goes, once the ring is full
-	size        int
+	// next is the oldest record, where the next one goes once the ring is
+	// full; while it grows, the oldest is first and next stays 0.
+	next int
 }
 
 // grown returns s with room for n more values, doubling as append does but
@@ -43,8 +44,6 @@ func (w *window) add(r Record) {
 	if len(w.targets) < w.capacity {
 		w.features = append(grown(w.features, w.dim, w.maxFeatures), r.Features...)
 		w.targets = append(grown(w.targets, 1, w.capacity), r.Target)
-		w.size = len(w.targets)
-		w.next = w.size % w.capacity
 		return
 	}
 	copy(w.features[w.next*w.dim:(w.next+1)*w.dim], r.Features)
@@ -54,18 +53,9 @@ func (w *window) add(r Record) {
 
 // snapshot copies the window's features and targets, oldest first.
 func (w *window) snapshot() windowCopy {
-	c := windowCopy{dim: w.dim, features: make([]float64, 0, w.size*w.dim), targets: make([]float64, 0, w.size)}
-	if w.size == 0 {
-		return c
-	}
-	start := (w.next - w.size + len(w.targets)) % len(w.targets)
-	if end := start + w.size; end <= len(w.targets) {
-		c.features = append(c.features, w.features[start*w.dim:end*w.dim]...)
-		c.targets = append(c.targets, w.targets[start:end]...)
-	} else {
-		c.features = append(append(c.features, w.features[start*w.dim:]...), w.features[:w.next*w.dim]...)
-		c.targets = append(append(c.targets, w.targets[start:]...), w.targets[:w.next]...)
-	}
+	c := windowCopy{dim: w.dim, features: make([]float64, 0, len(w.features)), targets: make([]float64, 0, len(w.targets))}
+	c.features = append(append(c.features, w.features[w.next*w.dim:]...), w.features[:w.next*w.dim]...)
+	c.targets = append(append(c.targets, w.targets[w.next:]...), w.targets[:w.next]...)
 	return c
 }
 

@@ -58,7 +58,7 @@ type counters struct {
 	// ring of the newest (prediction, target) pairs for the live accuracy
 	preds, targets []float64
 	capacity       int
-	next, size     int
+	next           int // the oldest pair, once the ring is full
 }
 
 func (c *counters) init(accuracyWindow int) {
@@ -92,8 +92,6 @@ func (c *counters) observe(recs []Record, preds []float64) {
 		if len(c.preds) < c.capacity { // the ring grows until it is full
 			c.preds = append(grown(c.preds, 1, c.capacity), preds[i])
 			c.targets = append(grown(c.targets, 1, c.capacity), recs[i].Target)
-			c.size = len(c.preds)
-			c.next = c.size % c.capacity
 			continue
 		}
 		c.preds[c.next], c.targets[c.next] = preds[i], recs[i].Target
@@ -118,8 +116,8 @@ func (p *Pipeline) Stats() Stats {
 		s.RejectedBy[k] = v
 	}
 	s.ModelVersion, s.LastTrainDuration = c.version, c.trainDur
-	if c.size > 0 {
-		s.Live = Measure(c.preds[:c.size], c.targets[:c.size])
+	if len(c.preds) > 0 {
+		s.Live = Measure(c.preds, c.targets)
 	}
 	return s
 }
