@@ -3,6 +3,7 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors returned by this package. Check them with errors.Is.
@@ -31,12 +32,19 @@ type StageError struct {
 	Err   error
 }
 
-// Error names the stage, then gives its error.
+// Error names the stage, then gives its error. An error that already
+// starts with the stage's name, as a package's errors start with the
+// package's, names it once: "stream: source: malformed input", not
+// "stream: source: source: malformed input".
 func (e *StageError) Error() string {
 	if e.Err == nil {
 		return "stream: " + e.Stage + ": failed"
 	}
-	return "stream: " + e.Stage + ": " + e.Err.Error()
+	msg := e.Err.Error()
+	if rest, ok := strings.CutPrefix(msg, e.Stage+": "); ok {
+		msg = rest
+	}
+	return "stream: " + e.Stage + ": " + msg
 }
 
 // Unwrap returns the stage's own error.

@@ -140,6 +140,27 @@ func TestStageErrorWithoutErr(t *testing.T) {
 	assert.Equal(t, "stream: sink: failed", (&stream.StageError{Stage: "sink"}).Error())
 }
 
+// A stage's package usually prefixes its errors with its own name, which is
+// often the stage's: the prefix is said once.
+func TestStageErrorSaysTheStageOnce(t *testing.T) {
+	for _, tc := range []struct {
+		stage string
+		err   error
+		want  string
+	}{
+		{"source", fmt.Errorf("line 3: %w", source.ErrMalformed), "stream: source: line 3: source: malformed input"},
+		{"source", fmt.Errorf("%w: line 3", source.ErrMalformed), "stream: source: malformed input: line 3"},
+		{"sink", errors.New("sink: closed"), "stream: sink: closed"},
+		{"sink", errors.New("sinkhole: full"), "stream: sink: sinkhole: full"},
+		{"sink", errors.New("sink"), "stream: sink: sink"},
+		{"transform[0]", errors.New("scaler: not fitted"), "stream: transform[0]: scaler: not fitted"},
+	} {
+		err := &stream.StageError{Stage: tc.stage, Err: tc.err}
+		assert.Equal(t, tc.want, err.Error())
+		assert.ErrorIs(t, err, tc.err)
+	}
+}
+
 // closingSink fails Write with writeErr, when set, and Close with closeErr.
 type closingSink struct{ writeErr, closeErr error }
 
