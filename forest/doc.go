@@ -65,8 +65,9 @@
 // persistence are exact and independent of the library.
 //
 // As a Pipeline's Trainer, a ClassifierConfig takes targets that are class
-// indices, and the model's Predict gives the most likely class. For the
-// class probabilities, hand the Classifier the row as the model transforms
+// indices, and the model's Predict gives the most likely class; the live
+// accuracy is Stats().Live.Correct, and a sink.Log with Classifier set
+// logs it. For the class probabilities, hand the Classifier the row as the model transforms
 // it:
 //
 //	m := p.Model()

@@ -23,8 +23,11 @@ const DefaultInterval = 5 * time.Second
 // summary (records) and how many a second (per_sec), the total so far, the
 // version of the model scoring them (model, 0 before the first), and the
 // live error over the labeled records that a model scored since the last
-// summary (mae, rmse, r2; left out while there are none). Close writes a
-// final summary of the whole run.
+// summary (mae, rmse, r2; left out while there are none), or for a
+// Classifier the share of them predicted exactly (correct). Close writes a
+// final summary of the whole run. The rate counts from the first batch's
+// arrival the records that came after it, as the first batch's were read
+// before; it is left out until a second batch comes.
 //
 // At Debug it also writes each record: its key, features by name, target
 // (under the schema's target name), prediction, model version and attributes
@@ -58,6 +61,11 @@ type Log struct {
 	// Interval is the time between summaries; 0 means DefaultInterval, and a
 	// negative value leaves only the final summary.
 	Interval time.Duration
+	// Classifier says that targets and predictions are class labels:
+	// summaries then give the share of predictions equal to their target
+	// (correct) in place of mae, rmse and r2, which mean nothing between
+	// labels.
+	Classifier bool
 
 	now func() time.Time // nil means time.Now; tests set a fake clock
 
@@ -84,7 +92,9 @@ type Log struct {
 type tally struct {
 	start time.Time
 	n     int64   // records
+	early int64   // records that came at start, and were read before it
 	m     int64   // labeled records a model scored
+	hits  int64   // of those, predictions equal to their target
 	sumAE float64 // Σ|y − ŷ|
 	sumSE float64 // Σ(y − ŷ)²
 	sumY  float64 // Σ(y − ref), ref being Log.ref
@@ -93,7 +103,9 @@ type tally struct {
 
 func (t *tally) add(o tally) {
 	t.n += o.n
+	t.early += o.early
 	t.m += o.m
+	t.hits += o.hits
 	t.sumAE += o.sumAE
 	t.sumSE += o.sumSE
 	t.sumY += o.sumY
@@ -123,7 +135,8 @@ func (l *Log) Write(ctx context.Context, b stream.ScoredBatch) error {
 		return ErrClosed
 	}
 	now := l.clock()
-	if !l.started {
+	firstBatch := !l.started
+	if firstBatch {
 		l.started = true
 		l.first = now
 		l.period.start = now
@@ -138,6 +151,9 @@ func (l *Log) Write(ctx context.Context, b stream.ScoredBatch) error {
 
 	var t tally
 	t.n = int64(len(b.Records))
+	if firstBatch {
+		t.early = t.n
+	}
 	for i, r := range b.Records {
 		if i >= len(b.Predictions) {
 			break
@@ -152,6 +168,9 @@ func (l *Log) Write(ctx context.Context, b stream.ScoredBatch) error {
 		e := r.Target - p
 		y := r.Target - l.ref
 		t.m++
+		if r.Target == p {
+			t.hits++
+		}
 		t.sumAE += math.Abs(e)
 		t.sumSE += e * e
 		t.sumY += y
@@ -203,14 +222,16 @@ func emit(ctx context.Context, lg *slog.Logger, level slog.Level, msg string, at
 func (l *Log) summarize(ctx context.Context, lg *slog.Logger, msg string, t tally, now time.Time) error {
 	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs, slog.Int64("records", t.n))
-	if d := now.Sub(t.start).Seconds(); d > 0 && l.started {
-		attrs = append(attrs, slog.Int64("per_sec", int64(math.Round(float64(t.n)/d))))
+	if d := now.Sub(t.start).Seconds(); d > 0 && t.n > t.early {
+		attrs = append(attrs, slog.Int64("per_sec", int64(math.Round(float64(t.n-t.early)/d))))
 	}
 	if msg == "summary" {
 		attrs = append(attrs, slog.Int64("total", l.run.n))
 	}
 	attrs = append(attrs, slog.Uint64("model", l.version))
-	if t.m > 0 {
+	if t.m > 0 && l.Classifier {
+		attrs = append(attrs, number("correct", math.Round(float64(t.hits)/float64(t.m)*1000)/1000))
+	} else if t.m > 0 {
 		m := float64(t.m)
 		attrs = append(attrs,
 			number("mae", round(t.sumAE/m)),

@@ -76,7 +76,7 @@ func TestLogSummaries(t *testing.T) {
 	assert.Equal(t, "INFO", s["level"])
 	assert.Equal(t, "summary", s["msg"])
 	assert.EqualValues(t, 30, s["records"])
-	assert.EqualValues(t, 30, s["per_sec"], "30 records in 1 s")
+	assert.EqualValues(t, 20, s["per_sec"], "20 records in the 1 s after the first batch came")
 	assert.EqualValues(t, 30, s["total"])
 	assert.EqualValues(t, 3, s["model"])
 	assert.InDelta(t, (20*2+10*4)/30.0, s["mae"], 1e-3)
@@ -104,7 +104,7 @@ func TestLogSummaries(t *testing.T) {
 	f := got[0]
 	assert.Equal(t, "final summary", f["msg"])
 	assert.EqualValues(t, 70, f["records"], "the final summary covers the whole run")
-	assert.EqualValues(t, 18, f["per_sec"], "70 records in 4 s, rounded")
+	assert.EqualValues(t, 15, f["per_sec"], "60 records in the 4 s after the first batch came")
 	assert.EqualValues(t, 4, f["model"])
 	assert.InDelta(t, (20*2+10*4+40*1)/70.0, f["mae"], 1e-3)
 	assert.NotContains(t, f, "total")
@@ -149,6 +149,55 @@ func TestLogNegativeIntervalOnlyFinal(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, "final summary", got[0]["msg"])
 	assert.EqualValues(t, 15, got[0]["records"])
+}
+
+// A rate needs two batches: the first one's records were read before the
+// clock started.
+func TestLogNoRateFromOneBatch(t *testing.T) {
+	var buf bytes.Buffer
+	clk := newFakeNow()
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelInfo), Interval: time.Second, now: clk.now}
+	require.NoError(t, l.Write(context.Background(), scored(10, 1, 0, 1)))
+	clk.advance(time.Second)
+	require.NoError(t, l.Close())
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.EqualValues(t, 10, got[0]["records"])
+	assert.NotContains(t, got[0], "per_sec")
+}
+
+func TestLogClassifierSummaries(t *testing.T) {
+	var buf bytes.Buffer
+	clk := newFakeNow()
+	l := &Log{Logger: jsonLogger(&buf, slog.LevelInfo), Interval: time.Second, Classifier: true, now: clk.now}
+	b := stream.ScoredBatch{ModelVersion: 1}
+	for i, pair := range [][2]float64{{0, 0}, {1, 2}, {2, 2}, {1, 1}, {math.NaN(), 1}, {2, math.NaN()}} {
+		b.Records = append(b.Records, stream.Record{Features: []float64{float64(i)}, Target: pair[0]})
+		b.Predictions = append(b.Predictions, pair[1])
+	}
+	require.NoError(t, l.Write(context.Background(), b))
+	clk.advance(time.Second)
+	require.NoError(t, l.Write(context.Background(), b))
+	got := lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.InDelta(t, 0.75, got[0]["correct"], 1e-9, "3 of the 4 labeled and scored records")
+	for _, k := range []string{"mae", "rmse", "r2"} {
+		assert.NotContains(t, got[0], k, "an error between class indices means nothing")
+	}
+	require.NoError(t, l.Close())
+	got = lines(t, &buf)
+	require.Len(t, got, 1)
+	assert.InDelta(t, 0.75, got[0]["correct"], 1e-9)
+
+	// Without Classifier, a regressor's summary has no share correct.
+	var rbuf bytes.Buffer
+	r := &Log{Logger: jsonLogger(&rbuf, slog.LevelInfo), Interval: -1}
+	require.NoError(t, r.Write(context.Background(), b))
+	require.NoError(t, r.Close())
+	got = lines(t, &rbuf)
+	require.Len(t, got, 1)
+	assert.NotContains(t, got[0], "correct")
+	assert.Contains(t, got[0], "mae")
 }
 
 func TestLogCloseWithoutWrites(t *testing.T) {
