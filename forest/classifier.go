@@ -15,8 +15,9 @@ import (
 )
 
 // MaxClasses bounds the class labels a Classifier accepts: labels are
-// integers in [0, MaxClasses). The bound keeps a stray large label from
-// making the library allocate per-class arrays of absurd size.
+// integers in [0, MaxClasses). A Classifier keeps probabilities only for
+// the labels that occur, but Probabilities gives one for every label up to
+// the largest, and the bound keeps that slice a sane size.
 const MaxClasses = 1 << 16
 
 // MaxClassifierDepth bounds ClassifierConfig.MaxDepth: the library grows
@@ -65,11 +66,15 @@ type ClassifierConfig struct {
 //
 // The zero value is an empty model whose methods return ErrNotTrained.
 type Classifier struct {
-	p, k  int
-	nodes []node // a leaf points at itself and feat is its leaf number
-	probs []float64
-	roots []int32
-	imp   []float64
+	p, k int // features; classes, the largest label plus one
+	// labels are the labels that occur in training, ascending. A leaf's
+	// probabilities are theirs, in this order, so that memory grows with
+	// the labels that occur rather than with the largest.
+	labels []int32
+	nodes  []node // a leaf points at itself and feat is its leaf number
+	probs  []float64
+	roots  []int32
+	imp    []float64
 }
 
 var (
@@ -104,7 +109,8 @@ func (c ClassifierConfig) check(p int) error {
 // Every input is validated before the library sees it, because the library
 // panics on bad input inside its own goroutines, where the panic cannot be
 // recovered and ends the process. The number of classes is the largest
-// label plus one.
+// label plus one; labels need not be consecutive, and the model's size
+// grows with the number of distinct labels.
 //
 // The library cannot be interrupted, so Fit trains in rounds of a few trees
 // and checks ctx between rounds; it returns ctx.Err() once ctx is cancelled
@@ -128,11 +134,26 @@ func (c ClassifierConfig) Fit(ctx context.Context, X [][]float64, labels []int) 
 		return nil, err
 	}
 	trees := c.Trees
-	// The library reads the rows while it trains; copy the label slice so
-	// that nothing the caller does to it afterwards matters, and share X,
-	// which it only reads.
-	data := randomforest.ForestData{X: X, Class: append([]int(nil), labels...)}
+	// The library allocates per-class arrays at every node for as many
+	// classes as the largest label it sees, so it is given the labels'
+	// ranks among those that occur. It reads the rows while it trains;
+	// the ranks are a new slice, and X, which it only reads, is shared.
+	rank := make([]int32, k)
+	for _, l := range labels {
+		rank[l] = 1
+	}
 	cl := &Classifier{p: p, k: k, roots: make([]int32, 0, trees)}
+	for l, seen := range rank {
+		if seen != 0 {
+			rank[l] = int32(len(cl.labels))
+			cl.labels = append(cl.labels, int32(l))
+		}
+	}
+	dense := make([]int, len(labels))
+	for i, l := range labels {
+		dense[i] = int(rank[l])
+	}
+	data := randomforest.ForestData{X: X, Class: dense}
 	imp := make([]float64, p)
 	round := max(1, runtime.NumCPU())
 	for done := 0; done < trees; {
@@ -188,10 +209,10 @@ func (cl *Classifier) addTree(root *randomforest.Branch, imp []float64) {
 			}
 		}
 		if b.IsLeaf || b.Branch0 == nil || b.Branch1 == nil {
-			leaf := int32(len(cl.probs) / cl.k)
-			pr := make([]float64, cl.k)
-			copy(pr, b.LeafValue)
-			cl.probs = append(cl.probs, pr...)
+			d := len(cl.labels)
+			leaf := int32(len(cl.probs) / d)
+			cl.probs = append(cl.probs, make([]float64, d)...)
+			copy(cl.probs[len(cl.probs)-d:], b.LeafValue)
 			cl.nodes[it.id] = node{feat: leaf, left: it.id}
 			continue
 		}
@@ -243,7 +264,8 @@ func (c ClassifierConfig) Train(ctx context.Context, schema stream.Schema, X [][
 	return cl, nil
 }
 
-// leafProbs returns the class probabilities of the leaf x reaches in tree t.
+// leafProbs returns the probabilities of cl.labels at the leaf x reaches in
+// tree t.
 func (cl *Classifier) leafProbs(t int, x []float64) []float64 {
 	i := cl.roots[t]
 	nd := &cl.nodes[i]
@@ -251,8 +273,9 @@ func (cl *Classifier) leafProbs(t int, x []float64) []float64 {
 		i = nd.child(x)
 		nd = &cl.nodes[i]
 	}
-	j := int(nd.feat) * cl.k
-	return cl.probs[j : j+cl.k]
+	d := len(cl.labels)
+	j := int(nd.feat) * d
+	return cl.probs[j : j+d]
 }
 
 // Probabilities writes the average over the trees of the class
@@ -269,10 +292,22 @@ func (cl *Classifier) Probabilities(x []float64, dst []float64) ([]float64, erro
 		dst = make([]float64, cl.k)
 	}
 	dst = dst[:cl.k]
-	cl.vote(x, dst)
+	clear(dst)
+	d := len(cl.labels)
+	cl.vote(x, dst[:d])
+	// Spread the votes from the labels' ranks to the labels themselves,
+	// highest first: labels[j] >= j, so no vote is overwritten before it
+	// has moved.
+	for j := d - 1; j >= 0; j-- {
+		v := dst[j]
+		dst[j] = 0
+		dst[cl.labels[j]] = v
+	}
 	return dst, nil
 }
 
+// vote writes the average probability of each of cl.labels over the trees
+// to dst.
 func (cl *Classifier) vote(x []float64, dst []float64) {
 	clear(dst)
 	for t := range cl.roots {
@@ -291,7 +326,8 @@ func (cl *Classifier) vote(x []float64, dst []float64) {
 const smallClasses = 64
 
 // Predict returns the most likely class of x (the lowest index among ties)
-// as a float64. It does not allocate for up to 64 classes.
+// as a float64. It does not allocate when at most 64 labels occurred in
+// training.
 func (cl *Classifier) Predict(x []float64) (float64, error) {
 	if err := checkRow(x, cl.p); err != nil {
 		return 0, err
@@ -302,10 +338,10 @@ func (cl *Classifier) Predict(x []float64) (float64, error) {
 func (cl *Classifier) predict(x []float64) float64 {
 	var small [smallClasses]float64
 	var votes []float64
-	if cl.k <= smallClasses {
-		votes = small[:cl.k]
+	if d := len(cl.labels); d <= smallClasses {
+		votes = small[:d]
 	} else {
-		votes = make([]float64, cl.k)
+		votes = make([]float64, d)
 	}
 	cl.vote(x, votes)
 	best := 0
@@ -314,7 +350,7 @@ func (cl *Classifier) predict(x []float64) float64 {
 			best = j
 		}
 	}
-	return float64(best)
+	return float64(cl.labels[best])
 }
 
 // PredictBatch writes the most likely class of X[i] to out[i], checking
@@ -365,9 +401,13 @@ func (cl *Classifier) MarshalBinary() ([]byte, error) {
 	if cl.p == 0 {
 		return nil, ErrNotTrained
 	}
-	e := beginEncoding(magicClassifier, 12+8*cl.p+4*len(cl.roots)+16*len(cl.nodes)+8*len(cl.probs))
+	e := beginEncoding(magicClassifier, 16+4*len(cl.labels)+8*cl.p+4*len(cl.roots)+16*len(cl.nodes)+8*len(cl.probs))
 	e.u32(uint32(cl.p))
 	e.u32(uint32(cl.k))
+	e.u32(uint32(len(cl.labels)))
+	for _, l := range cl.labels {
+		e.u32(uint32(l))
+	}
 	e.u32(uint32(len(cl.roots)))
 	for _, v := range cl.imp {
 		e.f64(v)
@@ -384,8 +424,9 @@ func (cl *Classifier) MarshalBinary() ([]byte, error) {
 				e.u32(math.MaxUint32)
 				e.u32(0)
 				e.f64(0)
-				j := int(nd.feat) * cl.k
-				for _, v := range cl.probs[j : j+cl.k] {
+				d := len(cl.labels)
+				j := int(nd.feat) * d
+				for _, v := range cl.probs[j : j+d] {
 					e.f64(v)
 				}
 				continue
@@ -403,12 +444,12 @@ func (cl *Classifier) MarshalBinary() ([]byte, error) {
 // wrapping ErrFormat or ErrVersion, never a panic. Do not call it on a
 // Classifier that is in use.
 func (cl *Classifier) UnmarshalBinary(data []byte) error {
-	body, err := openBody(data, magicClassifier)
+	body, version, err := openBody(data, magicClassifier)
 	if err != nil {
 		return err
 	}
 	d := &decoder{b: body}
-	p, k, nt := int(d.u32()), int(d.u32()), int(d.u32())
+	p, k := int(d.u32()), int(d.u32())
 	switch {
 	case d.err != nil:
 		return d.err
@@ -416,12 +457,22 @@ func (cl *Classifier) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("%w: %d features", ErrFormat, p)
 	case k < 1 || k > MaxClasses:
 		return fmt.Errorf("%w: %d classes", ErrFormat, k)
+	}
+	labels, err := d.labels(version, k)
+	if err != nil {
+		return err
+	}
+	nt := int(d.u32())
+	switch {
+	case d.err != nil:
+		return d.err
 	case nt < 1 || nt > len(d.b)/16:
 		return fmt.Errorf("%w: %d trees in %d bytes", ErrFormat, nt, len(d.b))
 	case p > len(d.b)/8:
 		return fmt.Errorf("%w: %d importances in %d bytes", ErrFormat, p, len(d.b))
 	}
-	out := Classifier{p: p, k: k, imp: d.importances(p)}
+	out := Classifier{p: p, k: k, labels: labels, imp: d.importances(p)}
+	nl := len(labels)
 	if d.err != nil {
 		return d.err
 	}
@@ -429,15 +480,15 @@ func (cl *Classifier) UnmarshalBinary(data []byte) error {
 		if math.Float64bits(v) != 0 { // canonical: +0 only
 			return node{}, errBadLeaf
 		}
-		raw := d.take(8 * k)
+		raw := d.take(8 * nl)
 		if d.err != nil {
 			return node{}, d.err
 		}
-		leaf := len(out.probs) / k
+		leaf := len(out.probs) / nl
 		if leaf > math.MaxInt32 {
 			return node{}, errors.New("too many leaves")
 		}
-		for j := range k {
+		for j := range nl {
 			pr := math.Float64frombits(binary.LittleEndian.Uint64(raw[8*j:]))
 			if !(pr >= 0 && pr <= 1) {
 				return node{}, fmt.Errorf("probability %v", pr)
@@ -454,6 +505,35 @@ func (cl *Classifier) UnmarshalBinary(data []byte) error {
 	}
 	*cl = out
 	return nil
+}
+
+// labels reads the labels that occur among k classes: listed, ascending,
+// the last being k−1, or from a version 1 encoding, which had no list, all
+// of them.
+func (d *decoder) labels(version uint32, k int) ([]int32, error) {
+	if version == 1 {
+		labels := make([]int32, k)
+		for l := range labels {
+			labels[l] = int32(l)
+		}
+		return labels, nil
+	}
+	n := int(d.u32())
+	switch {
+	case d.err != nil:
+		return nil, d.err
+	case n < 1 || n > k || n > len(d.b)/4:
+		return nil, fmt.Errorf("%w: %d labels of %d classes in %d bytes", ErrFormat, n, k, len(d.b))
+	}
+	labels := make([]int32, n)
+	for i := range labels {
+		l := d.u32()
+		if i > 0 && l <= uint32(labels[i-1]) || l >= uint32(k) || i == n-1 && l != uint32(k-1) {
+			return nil, fmt.Errorf("%w: label %d of %d classes is %d", ErrFormat, i, k, l)
+		}
+		labels[i] = int32(l)
+	}
+	return labels, nil
 }
 
 // WriteTo writes the encoded classifier to w; it makes Classifier an

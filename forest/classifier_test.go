@@ -3,8 +3,11 @@ package forest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -99,6 +102,69 @@ func TestClassifierPredictDoesNotAllocate(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs)
+}
+
+// Labels need not be consecutive: memory grows with the labels that occur,
+// not with the largest. One stray label of 65,535 among three classes used
+// to cost 517 MiB for two trees.
+func TestClassifierSparseLabels(t *testing.T) {
+	X, labels := blobs(400, 8)
+	for i := range labels {
+		labels[i] = []int{3, 1000, 40}[labels[i]]
+	}
+	labels[0] = MaxClasses - 1
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cl, err := ClassifierConfig{Trees: 2}.Fit(context.Background(), X, labels)
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "bytes allocated by Fit")
+	assert.Equal(t, MaxClasses, cl.NumClasses(), "the largest label plus one")
+
+	dst := make([]float64, cl.NumClasses())
+	Xt, lt := blobs(200, 9)
+	correct := 0
+	for i, x := range Xt {
+		probs, err := cl.Probabilities(x, dst)
+		require.NoError(t, err)
+		require.Len(t, probs, MaxClasses)
+		sum := 0.0
+		for c, v := range probs {
+			if v != 0 && c != 3 && c != 40 && c != 1000 && c != MaxClasses-1 {
+				t.Fatalf("row %d: probability %v for class %d, which no row has", i, v, c)
+			}
+			sum += v
+		}
+		assert.InDelta(t, 1, sum, 1e-9)
+		got, err := cl.Predict(x)
+		require.NoError(t, err)
+		assert.Greater(t, probs[int(got)], 0.0, "the predicted class is one that occurs")
+		if int(got) == []int{3, 1000, 40}[lt[i]] {
+			correct++
+		}
+	}
+	assert.Greater(t, correct, 150, "of 200")
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := cl.Predict(Xt[0]); err != nil {
+			panic(err)
+		}
+		if _, err := cl.Probabilities(Xt[0], dst); err != nil {
+			panic(err)
+		}
+	})
+	assert.Zero(t, allocs, "four labels fit Predict's stack")
+
+	b, err := cl.MarshalBinary()
+	require.NoError(t, err)
+	assert.Less(t, len(b), 1<<20, "encoded bytes")
+	var back Classifier
+	require.NoError(t, back.UnmarshalBinary(b))
+	for _, x := range Xt {
+		want, _ := cl.Probabilities(x, nil)
+		got, err := back.Probabilities(x, nil)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
 }
 
 func TestClassifierRejectsBadInput(t *testing.T) {
@@ -241,6 +307,64 @@ func TestClassifierRoundTrip(t *testing.T) {
 	assert.ErrorIs(t, r.UnmarshalBinary(b), ErrFormat, "a classifier is not a regressor")
 }
 
+// Version 1 of the format had no list of labels: every label below the
+// number of classes occurred.
+func TestClassifierDecodesVersion1(t *testing.T) {
+	cl := smallClassifier(t)
+	v2, err := cl.MarshalBinary()
+	require.NoError(t, err)
+	// The list of three labels, 0, 1 and 2, follows features and classes.
+	at := headerLen + 8
+	require.Equal(t, []uint32{3, 0, 1, 2}, []uint32{
+		binary.LittleEndian.Uint32(v2[at:]), binary.LittleEndian.Uint32(v2[at+4:]),
+		binary.LittleEndian.Uint32(v2[at+8:]), binary.LittleEndian.Uint32(v2[at+12:])})
+	v1 := slices.Concat(v2[:at], v2[at+16:])
+	binary.LittleEndian.PutUint32(v1[8:], 1)
+	binary.LittleEndian.PutUint64(v1[12:], uint64(len(v1)-headerLen-4))
+	var back Classifier
+	require.NoError(t, back.UnmarshalBinary(withCRC(v1)))
+	again, err := back.MarshalBinary()
+	require.NoError(t, err)
+	assert.Equal(t, v2, again, "read as version 1, written as version 2")
+}
+
+func TestClassifierDecodeRejectsBadLabels(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		k      uint32
+		labels []uint32
+		want   string
+	}{
+		{"none", 3, nil, "0 labels of 3 classes"},
+		{"more than classes", 2, []uint32{0, 1, 1}, "3 labels of 2 classes"},
+		{"not ascending", 3, []uint32{1, 0, 2}, "label 1 of 3 classes is 0"},
+		{"repeated", 3, []uint32{0, 0, 2}, "label 1 of 3 classes is 0"},
+		{"last is not the largest", 3, []uint32{0, 1}, "label 1 of 3 classes is 1"},
+		{"beyond the classes", 3, []uint32{0, 3}, "label 1 of 3 classes is 3"},
+	} {
+		e := beginEncoding(magicClassifier, 0)
+		e.u32(1)
+		e.u32(tc.k)
+		e.u32(uint32(len(tc.labels)))
+		for _, l := range tc.labels {
+			e.u32(l)
+		}
+		e.u32(1)
+		e.f64(1) // importance
+		e.u32(1) // a tree of one leaf
+		e.u32(math.MaxUint32)
+		e.u32(0)
+		e.f64(0)
+		for range tc.labels {
+			e.f64(0)
+		}
+		var cl Classifier
+		err := cl.UnmarshalBinary(e.finish())
+		assert.ErrorIs(t, err, ErrFormat, tc.name)
+		assert.ErrorContains(t, err, tc.want, tc.name)
+	}
+}
+
 func FuzzUnmarshalClassifier(f *testing.F) {
 	b, err := smallClassifier(f).MarshalBinary()
 	require.NoError(f, err)
@@ -260,8 +384,12 @@ func FuzzUnmarshalClassifier(f *testing.F) {
 				t.Fatalf("decoded model cannot predict: %v", err)
 			}
 			out, err := cl.MarshalBinary()
-			if err != nil || !bytes.Equal(out, in) {
-				t.Fatalf("re-encoding differs: %v", err)
+			if err != nil {
+				t.Fatalf("re-encoding: %v", err)
+			}
+			// Version 1 is read but written as the current version.
+			if binary.LittleEndian.Uint32(in[8:]) == formatVersion && !bytes.Equal(out, in) {
+				t.Fatal("re-encoding differs")
 			}
 		}
 	})

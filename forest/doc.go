@@ -83,11 +83,13 @@
 // so a decoded model predicts exactly as the original. Truncated, corrupted
 // or foreign input is reported as ErrFormat or ErrVersion, never as a panic.
 //
-// The binary format, version 1: all integers are little-endian; floats are
-// IEEE 754 binary64 bit patterns, so a round trip is exact.
+// The binary format, version 2: all integers are little-endian; floats are
+// IEEE 754 binary64 bit patterns, so a round trip is exact. Decoders also
+// read version 1, which differs only in having no labels list in the
+// classifier's body (every label below classes occurred).
 //
 //	header   magic [8]byte        "forestRG" (regressor) or "forestCL" (classifier)
-//	         version uint32       1
+//	         version uint32       2
 //	         length uint64        number of body bytes
 //	body     (see below)
 //	trailer  crc uint32           CRC-32C (Castagnoli) of header and body
@@ -108,11 +110,15 @@
 //
 // Classifier body:
 //
-//	features uint32, classes uint32, trees uint32
+//	features uint32, classes uint32 (the largest label plus one)
+//	labels uint32, then [labels]uint32: the labels that occurred in
+//	           training, ascending, the last being classes-1
+//	trees uint32
 //	importances [features]float64
 //	per tree:  nodes uint32, then per node: feature int32, left int32,
-//	           value float64, and for a leaf (feature -1) the class
-//	           probabilities [classes]float64 after value (which is 0).
+//	           value float64, and for a leaf (feature -1) the
+//	           probabilities of the listed labels [labels]float64, in
+//	           their order, after value (which is 0).
 //
 // # Errors
 //

@@ -12,8 +12,13 @@ import (
 	"runtime"
 )
 
-// formatVersion is the version of the binary format described in doc.go.
-const formatVersion = 1
+// formatVersion is the version of the binary format described in doc.go,
+// which encoders write. Decoders also read every version from
+// oldestVersion on: version 1 differs only in the classifier's body.
+const (
+	formatVersion = 2
+	oldestVersion = 1
+)
 
 var (
 	magicRegressor  = [8]byte{'f', 'o', 'r', 'e', 's', 't', 'R', 'G'}
@@ -92,26 +97,35 @@ func (d *decoder) fail(format string, args ...any) {
 	}
 }
 
-// openBody checks the header and the checksum and returns the body.
-func openBody(data []byte, magic [8]byte) ([]byte, error) {
+// openBody checks the header and the checksum and returns the body and
+// the format version.
+func openBody(data []byte, magic [8]byte) ([]byte, uint32, error) {
 	if len(data) < headerLen+4 {
-		return nil, fmt.Errorf("%w: %d bytes is too short", ErrFormat, len(data))
+		return nil, 0, fmt.Errorf("%w: %d bytes is too short", ErrFormat, len(data))
 	}
 	if !bytes.Equal(data[:8], magic[:]) {
-		return nil, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, data[:8], magic[:])
+		return nil, 0, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, data[:8], magic[:])
 	}
-	if v := binary.LittleEndian.Uint32(data[8:]); v != formatVersion {
-		return nil, fmt.Errorf("%w: version %d, this package reads %d", ErrVersion, v, formatVersion)
+	v := binary.LittleEndian.Uint32(data[8:])
+	if err := checkVersion(v); err != nil {
+		return nil, 0, err
 	}
 	n := binary.LittleEndian.Uint64(data[12:])
 	if n != uint64(len(data)-headerLen-4) {
-		return nil, fmt.Errorf("%w: header says %d body bytes, got %d", ErrFormat, n, len(data)-headerLen-4)
+		return nil, 0, fmt.Errorf("%w: header says %d body bytes, got %d", ErrFormat, n, len(data)-headerLen-4)
 	}
 	end := len(data) - 4
 	if got, want := crc32.Checksum(data[:end], castagnoli), binary.LittleEndian.Uint32(data[end:]); got != want {
-		return nil, fmt.Errorf("%w: checksum mismatch", ErrFormat)
+		return nil, 0, fmt.Errorf("%w: checksum mismatch", ErrFormat)
 	}
-	return data[headerLen:end], nil
+	return data[headerLen:end], v, nil
+}
+
+func checkVersion(v uint32) error {
+	if v < oldestVersion || v > formatVersion {
+		return fmt.Errorf("%w: version %d, this package reads %d to %d", ErrVersion, v, oldestVersion, formatVersion)
+	}
+	return nil
 }
 
 // readModel reads one encoded model from r, header first, so it consumes
@@ -129,8 +143,8 @@ func readModel(r io.Reader, magic [8]byte) ([]byte, int64, error) {
 	if !bytes.Equal(h[:8], magic[:]) {
 		return nil, n, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, h[:8], magic[:])
 	}
-	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
-		return nil, n, fmt.Errorf("%w: version %d, this package reads %d", ErrVersion, v, formatVersion)
+	if err := checkVersion(binary.LittleEndian.Uint32(h[8:])); err != nil {
+		return nil, n, err
 	}
 	body := binary.LittleEndian.Uint64(h[12:])
 	if body > maxBody {
@@ -203,7 +217,7 @@ func putTree(dst []byte, nodes []node) {
 // panics, for truncated, corrupted or foreign input. Do not call it on a
 // Regressor that is in use.
 func (r *Regressor) UnmarshalBinary(data []byte) error {
-	body, err := openBody(data, magicRegressor)
+	body, _, err := openBody(data, magicRegressor)
 	if err != nil {
 		return err
 	}

@@ -93,11 +93,21 @@ func TestRegressorDecodeRejectsBadInput(t *testing.T) {
 		assert.Error(t, r.UnmarshalBinary(bad), "byte %d flipped", i)
 	}
 
-	newer := bytes.Clone(good)
-	binary.LittleEndian.PutUint32(newer[8:], 2)
-	assert.ErrorIs(t, r.UnmarshalBinary(newer), ErrVersion)
-	_, err = r.ReadFrom(bytes.NewReader(newer))
-	assert.ErrorIs(t, err, ErrVersion)
+	for _, v := range []uint32{0, formatVersion + 1} {
+		other := bytes.Clone(good)
+		binary.LittleEndian.PutUint32(other[8:], v)
+		assert.ErrorIs(t, r.UnmarshalBinary(withCRC(other)), ErrVersion, "version %d", v)
+		_, err = r.ReadFrom(bytes.NewReader(withCRC(other)))
+		assert.ErrorIs(t, err, ErrVersion, "version %d", v)
+	}
+	// Version 1 has the same regressor body.
+	old := bytes.Clone(good)
+	binary.LittleEndian.PutUint32(old[8:], 1)
+	var r1 Regressor
+	require.NoError(t, r1.UnmarshalBinary(withCRC(old)))
+	again, err := r1.MarshalBinary()
+	require.NoError(t, err)
+	assert.Equal(t, good, again)
 
 	assert.ErrorIs(t, r.UnmarshalBinary([]byte(`{"trees":[]}`+string(make([]byte, 30)))), ErrFormat)
 
@@ -326,12 +336,17 @@ func TestDecodersRejectTreesThatAreNotTrees(t *testing.T) {
 	}})))
 }
 
-// encodeClassifier writes a classifier of p features and k classes with
-// the given trees, valid or not; every leaf predicts class 0.
+// encodeClassifier writes a classifier of p features and k classes, all of
+// which occur, with the given trees, valid or not; every leaf predicts
+// class 0.
 func encodeClassifier(p, k int, trees [][]rawNode) []byte {
 	e := beginEncoding(magicClassifier, 0)
 	e.u32(uint32(p))
 	e.u32(uint32(k))
+	e.u32(uint32(k))
+	for l := range k {
+		e.u32(uint32(l))
+	}
 	e.u32(uint32(len(trees)))
 	writeRawTrees(e, p, trees, func(nd rawNode) {
 		if nd.feat != -1 {
