@@ -82,6 +82,7 @@ var (
 	_ stream.BatchPredictor = (*Classifier)(nil)
 	_ stream.Trainer        = ClassifierConfig{}
 	_ stream.Validator      = ClassifierConfig{}
+	_ stream.TargetChecker  = ClassifierConfig{}
 )
 
 // Validate checks the settings that do not depend on the data, as Fit
@@ -252,8 +253,8 @@ func (c ClassifierConfig) Train(ctx context.Context, schema stream.Schema, X [][
 	}
 	labels := make([]int, len(y))
 	for i, v := range y {
-		if !(v >= 0 && v < MaxClasses) || v != math.Trunc(v) {
-			return nil, fmt.Errorf("%w: target %d is %v, must be an integer in [0, %d)", ErrBadLabel, i, v, MaxClasses)
+		if err := c.CheckTarget(v); err != nil {
+			return nil, fmt.Errorf("target %d: %w", i, err)
 		}
 		labels[i] = int(v)
 	}
@@ -262,6 +263,17 @@ func (c ClassifierConfig) Train(ctx context.Context, schema stream.Schema, X [][
 		return nil, err
 	}
 	return cl, nil
+}
+
+// CheckTarget refuses a target that is not a class index, an integer in
+// [0, MaxClasses). It makes ClassifierConfig a stream.TargetChecker, so
+// that a Pipeline refuses such a record on arrival, naming it, rather than
+// failing every retrain while it is in the window.
+func (ClassifierConfig) CheckTarget(y float64) error {
+	if !(y >= 0 && y < MaxClasses) || y != math.Trunc(y) {
+		return fmt.Errorf("%w: %v, must be an integer in [0, %d)", ErrBadLabel, y, MaxClasses)
+	}
+	return nil
 }
 
 // leafProbs returns the probabilities of cl.labels at the leaf x reaches in

@@ -145,6 +145,21 @@ func (c Config) Train(ctx context.Context, schema stream.Schema, X [][]float64, 
 	return r, nil
 }
 
+// CheckTarget refuses a target no retrain could use: NaN, infinite, or of
+// magnitude 1e140 or more, past which a window's squared sums could
+// overflow (see ErrTargetRange). It makes Config a stream.TargetChecker, so
+// that a Pipeline refuses such a record on arrival, naming it, rather than
+// failing every retrain while it is in the window.
+func (Config) CheckTarget(y float64) error {
+	switch {
+	case math.IsNaN(y) || math.IsInf(y, 0):
+		return fmt.Errorf("%w: target is %v", ErrNonFinite, y)
+	case math.Abs(y) >= maxTarget:
+		return fmt.Errorf("%w: target %g; |target| must be below %g", ErrTargetRange, y, maxTarget)
+	}
+	return nil
+}
+
 func checkSchema(schema stream.Schema, X [][]float64) error {
 	if n := schema.NumFeatures(); n > 0 && len(X) > 0 && len(X[0]) != n {
 		return fmt.Errorf("%w: schema names %d features, rows have %d", ErrFeatureCount, n, len(X[0]))

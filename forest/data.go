@@ -9,6 +9,11 @@ import (
 // √MaxFloat64 (about 1.3e154) that squared sums stay finite.
 const maxTargetSum = 1e150
 
+// maxTarget is the bound Config.CheckTarget puts on one |target|: with it,
+// no window of fewer than 1e10 rows, more than any machine holds, reaches
+// maxTargetSum.
+const maxTarget = 1e140
+
 // validateXY checks the training data every trainer needs: a non-empty,
 // rectangular, finite matrix and exactly one finite target per row. It
 // returns the number of features.

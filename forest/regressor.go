@@ -52,6 +52,7 @@ var (
 	_ stream.HeldOutReporter = (*Regressor)(nil)
 	_ stream.Trainer         = Config{}
 	_ stream.Validator       = Config{}
+	_ stream.TargetChecker   = Config{}
 )
 
 // Fit trains a Regressor on rows X and targets y. X must be non-empty and

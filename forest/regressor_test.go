@@ -655,3 +655,49 @@ func TestStepOnALargeOffsetIsFound(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, r.FeatureImportances()[0], "importances %v", r.FeatureImportances())
 }
+
+// One target either trainer cannot take would fail every retrain while it
+// stays in the window; as TargetCheckers they have the Pipeline refuse it
+// on arrival, naming the record.
+func TestPipelineRefusesTargetsTheTrainerCannotTake(t *testing.T) {
+	X, labels := blobs(900, 10)
+	for name, tc := range map[string]struct {
+		tr  stream.Trainer
+		bad []float64
+	}{
+		"regressor":  {Config{Trees: 5, Seed: 1}, []float64{1e145, -1e200}},
+		"classifier": {ClassifierConfig{Trees: 5}, []float64{-1, 2.5, MaxClasses}},
+	} {
+		recs := make([]stream.Record, len(X))
+		for i := range X {
+			recs[i] = stream.Record{Key: fmt.Sprint(i), Features: X[i], Target: float64(labels[i])}
+		}
+		for i, v := range tc.bad {
+			recs[100*i+50].Target = v
+		}
+		p := &stream.Pipeline{Source: streamtest.NewSlice(stream.Schema{Features: []string{"a", "b", "c", "d"}}, recs),
+			Trainer: tc.tr, Window: 300, MinTrain: 100, RetrainEvery: 200, Logger: slog.New(slog.DiscardHandler)}
+		require.NoError(t, p.Run(context.Background()), name)
+		st := p.Stats()
+		assert.EqualValues(t, len(tc.bad), st.RejectedBy[stream.RejectBadTarget], name)
+		assert.Zero(t, st.RetrainsFailed, name)
+		assert.NotZero(t, st.Retrains, name)
+		assert.NotNil(t, p.Model(), name)
+
+		p = &stream.Pipeline{Source: streamtest.NewSlice(stream.Schema{Features: []string{"a", "b", "c", "d"}}, recs),
+			Trainer: tc.tr, BadRecords: stream.FailOnBad, Logger: slog.New(slog.DiscardHandler)}
+		err := p.Run(context.Background())
+		var re *stream.RecordError
+		require.ErrorAs(t, err, &re, name)
+		assert.Equal(t, "50", re.Key, name)
+		t.Logf("%s: %v", name, err)
+	}
+	for _, y := range []float64{0, 1, 65535} {
+		assert.NoError(t, ClassifierConfig{}.CheckTarget(y), "label %v", y)
+	}
+	for _, y := range []float64{-1e139, 1e139, 0.5} {
+		assert.NoError(t, Config{}.CheckTarget(y), "target %v", y)
+	}
+	assert.ErrorIs(t, Config{}.CheckTarget(1e140), ErrTargetRange)
+	assert.ErrorIs(t, ClassifierConfig{}.CheckTarget(0.5), ErrBadLabel)
+}

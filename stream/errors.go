@@ -33,14 +33,14 @@ type StageError struct {
 }
 
 // Error names the stage, then gives its error. An error that already
-// starts with the stage's name, as a package's errors start with the
-// package's, names it once: "stream: source: malformed input", not
+// starts with "stream: " or the stage's name, as a package's errors start
+// with the package's, says it once: "stream: source: malformed input", not
 // "stream: source: source: malformed input".
 func (e *StageError) Error() string {
 	if e.Err == nil {
 		return "stream: " + e.Stage + ": failed"
 	}
-	msg := e.Err.Error()
+	msg := strings.TrimPrefix(e.Err.Error(), "stream: ")
 	if rest, ok := strings.CutPrefix(msg, e.Stage+": "); ok {
 		msg = rest
 	}
@@ -58,7 +58,7 @@ const (
 	RejectFeatureCount RejectReason = "feature_count" // not as many features as the schema names
 	RejectNaNFeature   RejectReason = "nan_feature"   // a feature is NaN
 	RejectInfFeature   RejectReason = "inf_feature"   // a feature is +Inf or -Inf
-	RejectBadTarget    RejectReason = "bad_target"    // a labeled record's target is +Inf or -Inf
+	RejectBadTarget    RejectReason = "bad_target"    // a labeled record's target is ±Inf, or one the Trainer's CheckTarget refuses
 )
 
 // RecordError describes a rejected record: its position in the stream

@@ -154,6 +154,9 @@ func TestStageErrorSaysTheStageOnce(t *testing.T) {
 		{"sink", errors.New("sinkhole: full"), "stream: sink: sinkhole: full"},
 		{"sink", errors.New("sink"), "stream: sink: sink"},
 		{"transform[0]", errors.New("scaler: not fitted"), "stream: transform[0]: scaler: not fitted"},
+		{"validate", &stream.RecordError{Offset: 5, Reason: stream.RejectNaNFeature, Detail: "feature 1 is NaN"},
+			"stream: validate: bad record 5: nan_feature: feature 1 is NaN"},
+		{"predict", fmt.Errorf("stream: model v3: %w", io.ErrUnexpectedEOF), "stream: predict: model v3: unexpected EOF"},
 	} {
 		err := &stream.StageError{Stage: tc.stage, Err: tc.err}
 		assert.Equal(t, tc.want, err.Error())
@@ -355,4 +358,28 @@ func TestInitialModelOfTheLastVersionIsRefused(t *testing.T) {
 	err := p.Run(context.Background())
 	require.ErrorIs(t, err, stream.ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "leaves none for the next model")
+}
+
+// panickyTargets is a Trainer whose CheckTarget panics on a target of 7.
+type panickyTargets struct{ linearTrainer }
+
+func (*panickyTargets) CheckTarget(y float64) error {
+	if y == 7 {
+		panic("check bug")
+	}
+	return nil
+}
+
+func TestTargetCheckPanicStopsTheRun(t *testing.T) {
+	recs := records(50, 3, 0)
+	recs[20].Target = 7
+	src := streamtest.NewSlice(testSchema, recs)
+	sink := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: src, Trainer: &panickyTargets{}, Sink: sink, BatchSize: 8, Logger: quiet}
+	err := p.Run(context.Background())
+	var se *stream.StageError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "validate", se.Stage)
+	assert.ErrorIs(t, err, stream.ErrPanic)
+	require.NoError(t, src.CheckAcks())
 }

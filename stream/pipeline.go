@@ -24,8 +24,8 @@ const (
 )
 
 // BadRecordPolicy says what a Pipeline does with a record it cannot use: one
-// with the wrong number of features, a NaN or infinite feature, or an
-// infinite target.
+// with the wrong number of features, a NaN or infinite feature, an infinite
+// target, or a target the Trainer refuses (see TargetChecker).
 type BadRecordPolicy int
 
 const (
@@ -66,7 +66,8 @@ type Pipeline struct {
 	// call that returns an error or panics fails that retrain only: the
 	// previous model stays, and the failure is logged and counted in
 	// Stats().RetrainsFailed. A Trainer that is a Validator has its
-	// settings checked when Run starts.
+	// settings checked when Run starts; one that is a TargetChecker has
+	// each labeled record's target checked as it arrives.
 	Trainer Trainer
 	// InitialModel, if set, scores records until the first retrain: a model
 	// saved by an earlier run, say. Its Version must be at least 1, since 0
@@ -141,6 +142,7 @@ type config struct {
 	batchSize, buffer, window, minTrain, retrainEvery, accuracyWindow int
 	logger                                                            *slog.Logger
 	schema                                                            Schema
+	targets                                                           TargetChecker // the Trainer's, or nil
 }
 
 func (p *Pipeline) config() (config, error) {
@@ -193,6 +195,7 @@ func (p *Pipeline) config() (config, error) {
 			return c, fmt.Errorf("%w: Transformers[%d] is nil", ErrInvalidConfig, i)
 		}
 	}
+	c.targets, _ = p.Trainer.(TargetChecker)
 	if v, ok := p.Trainer.(Validator); ok {
 		if err := guard("trainer", v.Validate); err != nil {
 			return c, fmt.Errorf("%w: Trainer: %w", ErrInvalidConfig, err)
@@ -412,7 +415,8 @@ func (r *run) read(out chan<- *item) {
 		}
 		if b.Len() > 0 {
 			it := &item{batch: b, ack: ack}
-			if err := r.screen(it, &offset); err != nil {
+			// screen runs the Trainer's CheckTarget, which may panic.
+			if err := guard("validate", func() error { return r.screen(it, &offset) }); err != nil {
 				r.fail(err)
 				r.ackWith(it, err)
 			} else {
@@ -443,7 +447,7 @@ func (r *run) screen(it *item, offset *uint64) error {
 	var good []Record // nil until the first bad record: the common batch is not copied
 	for i := range it.batch.Records {
 		rec := &it.batch.Records[i]
-		reason, detail := check(rec, d)
+		reason, detail := check(rec, d, r.cfg.targets)
 		off := *offset
 		*offset++
 		if reason == "" {
@@ -477,7 +481,8 @@ func (r *run) screen(it *item, offset *uint64) error {
 }
 
 // check says why a record cannot be used, or returns an empty reason.
-func check(rec *Record, numFeatures int) (RejectReason, string) {
+// targets, if not nil, checks a labeled record's target.
+func check(rec *Record, numFeatures int, targets TargetChecker) (RejectReason, string) {
 	if len(rec.Features) != numFeatures {
 		return RejectFeatureCount, fmt.Sprintf("%d features, schema has %d", len(rec.Features), numFeatures)
 	}
@@ -491,6 +496,11 @@ func check(rec *Record, numFeatures int) (RejectReason, string) {
 	}
 	if math.IsInf(rec.Target, 0) {
 		return RejectBadTarget, fmt.Sprintf("target is %v", rec.Target)
+	}
+	if targets != nil && !math.IsNaN(rec.Target) {
+		if err := targets.CheckTarget(rec.Target); err != nil {
+			return RejectBadTarget, err.Error()
+		}
 	}
 	return "", ""
 }

@@ -3,6 +3,7 @@ package stream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -496,6 +497,83 @@ func TestFailOnBadStopsWithAnErrorNamingTheRecord(t *testing.T) {
 	assert.Equal(t, stream.RejectFeatureCount, re.Reason)
 	assert.Contains(t, err.Error(), "bad record 2")
 	require.NoError(t, src.CheckAcks())
+}
+
+// wholeTargets is a Trainer that takes only whole, non-negative targets,
+// as a classifier's class labels are, and says so per record.
+type wholeTargets struct {
+	linearTrainer
+	checked atomic.Int64
+}
+
+func (w *wholeTargets) CheckTarget(y float64) error {
+	w.checked.Add(1)
+	return wholeTarget(y)
+}
+
+func wholeTarget(y float64) error {
+	if y < 0 || y != math.Trunc(y) {
+		return fmt.Errorf("label %v is not a whole number", y)
+	}
+	return nil
+}
+
+func (w *wholeTargets) Train(ctx context.Context, s stream.Schema, X [][]float64, y []float64) (stream.Predictor, error) {
+	for i, v := range y {
+		if err := wholeTarget(v); err != nil {
+			return nil, fmt.Errorf("target %d: %w", i, err)
+		}
+	}
+	return w.linearTrainer.Train(ctx, s, X, y)
+}
+
+// A target the Trainer refuses would fail every retrain for as long as it
+// stays in the window; a TargetChecker has it refused on arrival instead,
+// by the BadRecords policy, with the record's offset and key.
+func TestTargetsTheTrainerRefusesAreBadRecords(t *testing.T) {
+	recs := records(600, 12, 0)
+	for i := range recs {
+		recs[i].Target = float64(i % 3)
+	}
+	recs[5].Target = -1
+	recs[9].Target = 1.5
+	recs[11].Target = math.NaN() // unlabeled: not the Trainer's to check
+
+	t.Run("dropped", func(t *testing.T) {
+		tr := &wholeTargets{}
+		src := streamtest.NewSlice(testSchema, recs)
+		p := &stream.Pipeline{Source: src, Trainer: tr, Window: 100, MinTrain: 50, RetrainEvery: 100, Logger: quiet}
+		require.NoError(t, p.Run(context.Background()))
+		st := p.Stats()
+		assert.Equal(t, map[stream.RejectReason]uint64{stream.RejectBadTarget: 2}, st.RejectedBy)
+		assert.Zero(t, st.RetrainsFailed)
+		assert.NotNil(t, p.Model())
+		assert.EqualValues(t, 599, tr.checked.Load(), "every labeled record, checked once on arrival")
+		require.NoError(t, src.CheckAcks())
+	})
+	t.Run("dead letter", func(t *testing.T) {
+		dead := &streamtest.Collector{}
+		p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), Trainer: &wholeTargets{},
+			BadRecords: stream.DeadLetterBad, DeadLetter: dead, Logger: quiet}
+		require.NoError(t, p.Run(context.Background()))
+		var keys []string
+		for _, r := range dead.Records() {
+			keys = append(keys, r.Key+":"+r.Attrs[stream.AttrRejectReason])
+		}
+		assert.Equal(t, []string{"5:bad_target", "9:bad_target"}, keys)
+	})
+	t.Run("fail", func(t *testing.T) {
+		src := streamtest.NewSlice(testSchema, recs)
+		p := &stream.Pipeline{Source: src, Trainer: &wholeTargets{}, BadRecords: stream.FailOnBad, Logger: quiet}
+		err := p.Run(context.Background())
+		var re *stream.RecordError
+		require.ErrorAs(t, err, &re)
+		assert.EqualValues(t, 5, re.Offset)
+		assert.Equal(t, "5", re.Key)
+		assert.Equal(t, stream.RejectBadTarget, re.Reason)
+		assert.Contains(t, err.Error(), "label -1 is not a whole number")
+		require.NoError(t, src.CheckAcks())
+	})
 }
 
 func TestInvalidPipelinesFailFast(t *testing.T) {

@@ -84,6 +84,17 @@ type Validator interface {
 	Validate() error
 }
 
+// TargetChecker is an optional capability of a Trainer that takes only
+// some targets: a classifier takes class labels, say. Run checks each
+// labeled record's target with CheckTarget as it arrives, and treats one it
+// refuses as a bad record (RejectBadTarget, under BadRecords), which names
+// the record. Unchecked, such a target would enter the window and fail
+// every retrain until it left. CheckTarget is called from one goroutine,
+// for every labeled record, so it should be cheap; its error says why.
+type TargetChecker interface {
+	CheckTarget(y float64) error
+}
+
 // HeldOutReporter is an optional capability of a Predictor that measured its
 // own held-out error while training; a Model reports it.
 type HeldOutReporter interface {
