@@ -383,3 +383,33 @@ func TestTargetCheckPanicStopsTheRun(t *testing.T) {
 	assert.ErrorIs(t, err, stream.ErrPanic)
 	require.NoError(t, src.CheckAcks())
 }
+
+// A service polling Stats can tell why no model comes: RetrainError holds
+// the newest retrain's failure, until a retrain succeeds.
+func TestStatsKeepTheNewestRetrainError(t *testing.T) {
+	lookup := errors.New("lookup table missing")
+	bad := stream.TransformFunc(func(_ context.Context, b *stream.Batch) error {
+		if b.Len() >= 10 { // the window, not a scored batch
+			return lookup
+		}
+		return nil
+	})
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 1, 0)), Trainer: &linearTrainer{},
+		Transformers: []stream.Transformer{bad}, BatchSize: 5, MinTrain: 10, Logger: quiet}
+	assert.NoError(t, p.Stats().RetrainError, "before any retrain")
+	require.NoError(t, p.Run(context.Background()))
+	st := p.Stats()
+	assert.Positive(t, st.RetrainsFailed)
+	assert.ErrorIs(t, st.RetrainError, lookup)
+	var se *stream.StageError
+	require.ErrorAs(t, st.RetrainError, &se)
+	assert.Equal(t, "transform[0]", se.Stage)
+
+	tr := &linearTrainer{fail: map[int]bool{1: true}}
+	p = &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 1, 0)), Trainer: tr, BatchSize: 5, MinTrain: 10, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	st = p.Stats()
+	require.Equal(t, 2, tr.Calls(), "the failed first retrain, then the one at io.EOF")
+	assert.EqualValues(t, 1, st.RetrainsFailed)
+	assert.NoError(t, st.RetrainError, "the newest retrain succeeded")
+}

@@ -307,7 +307,7 @@ func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 		if err != nil && r.readCtx.Err() != nil {
 			// Stopped by cancellation or another stage's failure: not a failed retrain.
 		} else if err != nil {
-			st.failed.Add(1)
+			st.retrainFailed(err)
 			r.cfg.logger.Warn("retrain failed; keeping the previous model", "error", err, "version", version)
 		} else {
 			version = m.Version

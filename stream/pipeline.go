@@ -59,15 +59,20 @@ type Pipeline struct {
 	// Transformers preprocess the features, in order. A Fitter among them
 	// learns from every valid record as the Transformers before it leave
 	// it; a model is trained and served with the frozen state of the
-	// moment it was trained.
+	// moment it was trained. Records reach the Sink with their raw
+	// features. A Transformer's error or panic stops the run when it comes
+	// from a live batch (feeding a Fitter after it, or scored by a model);
+	// while a retrain prepares the window, it fails that retrain only, as
+	// the Trainer's own error does.
 	Transformers []Transformer
 	// Trainer fits models on the window. Nil: no retraining; records are
 	// scored by InitialModel, or get NaN predictions without one. A Train
 	// call that returns an error or panics fails that retrain only: the
-	// previous model stays, and the failure is logged and counted in
-	// Stats().RetrainsFailed. A Trainer that is a Validator has its
-	// settings checked when Run starts; one that is a TargetChecker has
-	// each labeled record's target checked as it arrives.
+	// previous model stays, the failure is logged, counted in
+	// Stats().RetrainsFailed and kept in Stats().RetrainError. A Trainer
+	// that is a Validator has its settings checked when Run starts; one
+	// that is a TargetChecker has each labeled target checked as it
+	// arrives.
 	Trainer Trainer
 	// InitialModel, if set, scores records until the first retrain: a model
 	// saved by an earlier run, say. Its Version must be at least 1, since 0
@@ -297,8 +302,9 @@ func (r *run) stopReading(err error) {
 // way: the batches read before it, and those Read returned with it, are
 // still scored and written, and Run then returns it as a *StageError
 // (joined after any failure of that drain). Any other stage's error or
-// panic (but the Trainer's, which fails only that retrain) stops the run
-// at once and is returned as a *StageError naming the stage; every batch
+// panic stops the run at once and is returned as a *StageError naming the
+// stage, except within a retrain (the Trainer, or a Transformer applied to
+// the window), which fails only that retrain; every batch
 // read is then acknowledged with that error. Run closes the Source, Sink
 // and DeadLetter that implement io.Closer before it returns; an error from
 // Close is joined to the one Run returns.

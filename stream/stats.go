@@ -21,6 +21,10 @@ type Stats struct {
 	Retrains          uint64 // models trained and swapped in
 	RetrainsCoalesced uint64 // retrains that fell due while one was running, folded into the next
 	RetrainsFailed    uint64 // retrains that failed; the previous model stayed
+	// RetrainError is why the newest retrain failed, or nil if it
+	// succeeded or none has run: a service can tell from it why no model
+	// comes, which the log says only once per retrain.
+	RetrainError error
 
 	ModelVersion      uint64        // version of the current model; 0 before the first
 	LastTrainDuration time.Duration // how long the current model took to train
@@ -55,6 +59,7 @@ type counters struct {
 	rejectedBy map[RejectReason]uint64
 	version    uint64
 	trainDur   time.Duration
+	retrainErr error
 	// ring of the newest (prediction, target) pairs for the live accuracy
 	preds, targets []float64
 	capacity       int
@@ -75,9 +80,18 @@ func (c *counters) reject(reason RejectReason) {
 	c.mu.Unlock()
 }
 
+// retrainFailed counts a failed retrain and keeps its error.
+func (c *counters) retrainFailed(err error) {
+	c.failed.Add(1)
+	c.mu.Lock()
+	c.retrainErr = err
+	c.mu.Unlock()
+}
+
 func (c *counters) setModel(m *Model) {
 	c.mu.Lock()
 	c.version, c.trainDur = m.Version, m.TrainDuration
+	c.retrainErr = nil
 	c.mu.Unlock()
 }
 
@@ -116,6 +130,7 @@ func (p *Pipeline) Stats() Stats {
 		s.RejectedBy[k] = v
 	}
 	s.ModelVersion, s.LastTrainDuration = c.version, c.trainDur
+	s.RetrainError = c.retrainErr
 	if len(c.preds) > 0 {
 		s.Live = Measure(c.preds, c.targets)
 	}
