@@ -18,7 +18,8 @@ var (
 	ErrAlreadyRun = errors.New("stream: pipeline already started")
 	// ErrBadRecord is wrapped by every RecordError.
 	ErrBadRecord = errors.New("stream: bad record")
-	// ErrPanic is wrapped by the error a recovered panic in a stage becomes.
+	// ErrPanic matches, under errors.Is, the *PanicError a recovered panic
+	// in a stage becomes.
 	ErrPanic = errors.New("stream: panic in stage")
 	// ErrFeatureCount is returned by Model.Predict for a row of the wrong length.
 	ErrFeatureCount = errors.New("stream: wrong number of features")
@@ -49,6 +50,22 @@ func (e *StageError) Error() string {
 
 // Unwrap returns the stage's own error.
 func (e *StageError) Unwrap() error { return e.Err }
+
+// PanicError is a panic recovered in a stage: the value it was called with
+// and the stack of the goroutine that panicked, kept apart so that the
+// error's message stays one short line. errors.Is(err, ErrPanic) is true
+// for it. It does not unwrap to Value, even when Value is an error: a panic
+// carrying io.EOF is a failure, not the end of a stream.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+// Error gives the panic's value.
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Is makes errors.Is(err, ErrPanic) true for every PanicError.
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
 
 // RejectReason says why a record was rejected.
 type RejectReason string

@@ -413,3 +413,18 @@ func TestStatsKeepTheNewestRetrainError(t *testing.T) {
 	assert.EqualValues(t, 1, st.RetrainsFailed)
 	assert.NoError(t, st.RetrainError, "the newest retrain succeeded")
 }
+
+// A panic's error is one line; the stack comes apart, for whoever wants it.
+func TestAPanicErrorKeepsItsStackApart(t *testing.T) {
+	boom := stream.TransformFunc(func(context.Context, *stream.Batch) error { panic("boom") })
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(20, 1, 0)), Trainer: &linearTrainer{},
+		Transformers: []stream.Transformer{boom}, MinTrain: 10, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	err := p.Stats().RetrainError
+	assert.Equal(t, "stream: transform[0]: panic: boom", err.Error())
+	assert.ErrorIs(t, err, stream.ErrPanic)
+	var pe *stream.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "boom", pe.Value)
+	assert.Contains(t, string(pe.Stack), "failure_test.go", "the stack reaches the panicking function")
+}

@@ -388,7 +388,7 @@ func (p *Pipeline) closeStages() error {
 func guard(stage string, f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &StageError{Stage: stage, Err: fmt.Errorf("%w: %v\n%s", ErrPanic, v, debug.Stack())}
+			err = &StageError{Stage: stage, Err: &PanicError{Value: v, Stack: debug.Stack()}}
 		}
 	}()
 	if err := f(); err != nil {
