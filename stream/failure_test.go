@@ -428,3 +428,57 @@ func TestAPanicErrorKeepsItsStackApart(t *testing.T) {
 	assert.Equal(t, "boom", pe.Value)
 	assert.Contains(t, string(pe.Stack), "failure_test.go", "the stack reaches the panicking function")
 }
+
+func TestInitialModelTargetMustMatchTheSources(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	other := testSchema
+	other.Target = "price"
+	require.NotEqual(t, testSchema.Target, other.Target)
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Logger: quiet,
+		InitialModel: &stream.Model{Schema: other, Predictor: seven, Version: 1}}
+	err := p.Run(context.Background())
+	require.ErrorIs(t, err, stream.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), fmt.Sprintf("InitialModel predicts %q, the source's target is %q", "price", testSchema.Target))
+
+	// A source without a target only has records scored: any model will do.
+	unlabeled := testSchema
+	unlabeled.Target = ""
+	p = &stream.Pipeline{Source: streamtest.NewSlice(unlabeled, records(10, 1, 0)), Logger: quiet,
+		InitialModel: &stream.Model{Schema: other, Predictor: seven, Version: 1}}
+	assert.NoError(t, p.Run(context.Background()))
+}
+
+// A service that starts Run in a goroutine can serve its saved model at
+// once: Model gives InitialModel before Run has stored it.
+func TestModelIsTheInitialModelBeforeRun(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	m := &stream.Model{Schema: testSchema, Predictor: seven, Version: 4}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Logger: quiet, InitialModel: m}
+	assert.Same(t, m, p.Model())
+	assert.Nil(t, (&stream.Pipeline{}).Model())
+}
+
+// The first retrain after a restart must not swap a model trained on a
+// full window for one trained on the first few hundred records: by
+// default it waits for as many as the InitialModel was trained on.
+func TestInitialModelRaisesTheDefaultMinTrain(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	for _, tc := range []struct {
+		name                       string
+		trainedOn, minTrain, first int
+	}{
+		{"trained on more than the default", 800, 0, 800},
+		{"trained on fewer", 100, 0, stream.DefaultMinTrain},
+		{"trained on more than the window", 5000, 0, 1000},
+		{"MinTrain set", 800, 200, 200},
+	} {
+		var firsts []int
+		p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(3000, 1, 0)), Trainer: &linearTrainer{},
+			Window: 1000, MinTrain: tc.minTrain, RetrainEvery: 100_000, BatchSize: 100, NoFinalTrain: true, Logger: quiet,
+			InitialModel: &stream.Model{Schema: testSchema, Predictor: seven, Version: 1, TrainedOn: tc.trainedOn},
+			OnModel:      func(m *stream.Model) { firsts = append(firsts, m.TrainedOn) }}
+		require.NoError(t, p.Run(context.Background()), tc.name)
+		require.Len(t, firsts, 1, tc.name)
+		assert.Equal(t, tc.first, firsts[0], tc.name)
+	}
+}

@@ -75,9 +75,11 @@ type Pipeline struct {
 	// arrives.
 	Trainer Trainer
 	// InitialModel, if set, scores records until the first retrain: a model
-	// saved by an earlier run, say. Its Version must be at least 1, since 0
-	// marks a batch scored by no model, and below math.MaxUint64; versions
-	// continue from it.
+	// saved by an earlier run, say. Its features must be the Source's, by
+	// name and in order, and its target the Source's when both name one.
+	// Its Version must be at least 1, since 0 marks a batch scored by no
+	// model, and below math.MaxUint64; versions continue from it. It also
+	// raises MinTrain's default.
 	InitialModel *Model
 	// Sink receives every scored batch. Nil: batches are discarded.
 	Sink Sink
@@ -97,9 +99,12 @@ type Pipeline struct {
 	// the stream holds.
 	Window int
 	// MinTrain is how many labeled records must arrive before the first model
-	// is trained while the stream runs; default 500 (or Window, if smaller).
-	// The retrain at io.EOF (see NoFinalTrain) does not wait for it, so a
-	// short stream still ends with a model trained on what it had.
+	// is trained while the stream runs; default 500, or with an
+	// InitialModel its TrainedOn if more, so that a restarted service does
+	// not swap the model it saved for one trained on fewer records; never
+	// more than Window. The retrain at io.EOF (see NoFinalTrain) does not
+	// wait for it, so a short stream still ends with a model trained on
+	// what it had.
 	MinTrain int
 	// RetrainEvery is how many new labeled records make a retrain due;
 	// default 2,000.
@@ -138,9 +143,17 @@ func (p *Pipeline) now() time.Time {
 	return time.Now()
 }
 
-// Model returns the newest model, or nil before the first has been trained.
-// The pipeline scores with the same Model, so treat it as read-only.
-func (p *Pipeline) Model() *Model { return p.model.Load() }
+// Model returns the newest model: InitialModel until the first retrain, or
+// nil before the first has been trained without one. The pipeline scores
+// with the same Model, so treat it as read-only.
+func (p *Pipeline) Model() *Model {
+	if m := p.model.Load(); m != nil {
+		return m
+	}
+	// Before Run has stored it, so that a service starting Run in a
+	// goroutine can serve its saved model at once.
+	return p.InitialModel
+}
 
 // config is a Pipeline's settings with the defaults filled in.
 type config struct {
@@ -178,7 +191,11 @@ func (p *Pipeline) config() (config, error) {
 		}
 	}
 	if c.minTrain == -1 {
-		c.minTrain = min(DefaultMinTrain, c.window)
+		c.minTrain = DefaultMinTrain
+		if m := p.InitialModel; m != nil {
+			c.minTrain = max(c.minTrain, m.TrainedOn)
+		}
+		c.minTrain = min(c.minTrain, c.window)
 	}
 	if c.minTrain > c.window {
 		return c, fmt.Errorf("%w: MinTrain %d is more than Window %d", ErrInvalidConfig, c.minTrain, c.window)
@@ -232,6 +249,9 @@ func (p *Pipeline) config() (config, error) {
 			if name != c.schema.Features[i] {
 				return c, fmt.Errorf("%w: InitialModel's feature %d is %q, the source's is %q", ErrInvalidConfig, i, name, c.schema.Features[i])
 			}
+		}
+		if m.Schema.Target != "" && c.schema.Target != "" && m.Schema.Target != c.schema.Target {
+			return c, fmt.Errorf("%w: InitialModel predicts %q, the source's target is %q", ErrInvalidConfig, m.Schema.Target, c.schema.Target)
 		}
 	}
 	if c.logger == nil {
