@@ -96,7 +96,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		return nil, errors.New("stream: no Model to encode")
 	}
 	if m.Predictor == nil {
-		return nil, errors.New("stream: Model has no Predictor")
+		return nil, errNoPredictor
 	}
 	// What UnmarshalBinary would refuse is refused now, not at the restart
 	// that needs the model.

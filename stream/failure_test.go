@@ -482,3 +482,16 @@ func TestInitialModelRaisesTheDefaultMinTrain(t *testing.T) {
 		assert.Equal(t, tc.first, firsts[0], tc.name)
 	}
 }
+
+// One row is not a batch: Model.Predict's errors are the Predictor's own,
+// with no "row 0" from a batch of one.
+func TestModelPredictErrorsAreThePredictors(t *testing.T) {
+	m := &stream.Model{Schema: testSchema, Predictor: failingBatch{}, Version: 3}
+	_, err := m.Predict(make([]float64, testSchema.NumFeatures()))
+	assert.EqualError(t, err, "stream: model v3: no")
+
+	_, err = (&stream.Model{}).Predict([]float64{1})
+	assert.EqualError(t, err, "stream: Model has no Predictor")
+	_, err = (&stream.Model{}).Transform([]float64{1})
+	assert.ErrorIs(t, err, stream.ErrFeatureCount, "Transform needs no Predictor")
+}

@@ -36,15 +36,30 @@ type Model struct {
 	HeldOut HeldOut
 }
 
-// Predict scores one record's raw features, in schema order.
+// Predict scores one record's raw features, in schema order. It gives the
+// score a pipeline gave the same record, as a BatchPredictor's scores equal
+// its Predict's.
 func (m *Model) Predict(raw []float64) (float64, error) {
-	if len(raw) != m.Schema.NumFeatures() {
+	if m.Predictor == nil {
+		return math.NaN(), errNoPredictor
+	}
+	x := raw
+	if len(m.Transformers) > 0 {
+		var err error
+		if x, err = m.Transform(raw); err != nil {
+			return math.NaN(), err
+		}
+	} else if len(raw) != m.Schema.NumFeatures() {
 		return math.NaN(), fmt.Errorf("%w: got %d, model takes %d", ErrFeatureCount, len(raw), m.Schema.NumFeatures())
 	}
-	out := []float64{0}
-	err := m.PredictBatch(context.Background(), Batch{Records: []Record{{Features: raw, Target: math.NaN()}}}, out)
-	return out[0], err
+	y, err := m.Predictor.Predict(x)
+	if err != nil {
+		return math.NaN(), fmt.Errorf("stream: model v%d: %w", m.Version, err)
+	}
+	return y, nil
 }
+
+var errNoPredictor = errors.New("stream: Model has no Predictor")
 
 // Transform returns raw's features as the Predictor sees them: a copy, put
 // through the model's frozen Transformers. It is for asking the Predictor
@@ -82,7 +97,7 @@ type scratch struct {
 
 func (m *Model) predictBatch(ctx context.Context, b Batch, out []float64, s *scratch) error {
 	if m.Predictor == nil {
-		return errors.New("stream: Model has no Predictor")
+		return errNoPredictor
 	}
 	if len(out) < len(b.Records) {
 		return fmt.Errorf("stream: PredictBatch: %d outputs for %d records", len(out), len(b.Records))
