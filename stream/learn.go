@@ -301,6 +301,7 @@ func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 	if m := r.p.InitialModel; m != nil {
 		version = m.Version
 	}
+	first := true
 	for job := range jobs {
 		m, err := r.fitModel(job, version+1)
 		st := &r.p.stats
@@ -324,6 +325,10 @@ func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 					r.fail(err)
 				}
 			}
+		}
+		if first {
+			close(r.firstRetrain)
+			first = false
 		}
 		done <- struct{}{}
 	}

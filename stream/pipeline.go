@@ -115,6 +115,14 @@ type Pipeline struct {
 	// interval runs out, so a retrain due by time starts with the first
 	// batch after it, or as it runs out.
 	RetrainInterval time.Duration
+	// WaitForModel holds the Source back, once MinTrain labeled records
+	// have been read and while there is no model, until the first retrain
+	// has ended, so that a stream read faster than a model trains (a file,
+	// say) has the rest of its records scored; otherwise nearly all of it
+	// may reach the Sink before the first model does. Reading resumes
+	// after a failed retrain too, since the next needs new records. It
+	// needs a Trainer.
+	WaitForModel bool
 	// NoFinalTrain skips the retrain that otherwise runs when the Source
 	// ends with io.EOF, so that the final model has seen every record. A
 	// retrain that fell due while the one before it ran still runs.
@@ -199,6 +207,9 @@ func (p *Pipeline) config() (config, error) {
 	}
 	if c.minTrain > c.window {
 		return c, fmt.Errorf("%w: MinTrain %d is more than Window %d", ErrInvalidConfig, c.minTrain, c.window)
+	}
+	if p.WaitForModel && p.Trainer == nil {
+		return c, fmt.Errorf("%w: WaitForModel without a Trainer would wait for ever", ErrInvalidConfig)
 	}
 	if p.RetrainInterval < 0 {
 		return c, fmt.Errorf("%w: RetrainInterval is %v; it must be 0 (off) or more", ErrInvalidConfig, p.RetrainInterval)
@@ -291,6 +302,9 @@ type run struct {
 	// srcErr is the Source's error, which stops reading but not the run;
 	// written by the reading goroutine, read once the stages have ended.
 	srcErr error
+	// firstRetrain is closed when the first retrain has ended, whether
+	// it made a model or not: the reader waits for it under WaitForModel.
+	firstRetrain chan struct{}
 }
 
 // fail records the first error that stops the run and stops every stage:
@@ -353,7 +367,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 
 	readCtx, cancelRead := context.WithCancel(ctx)
 	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
-	r := &run{p: p, cfg: cfg, readCtx: readCtx, drainCtx: drainCtx, cancelRead: cancelRead}
+	r := &run{p: p, cfg: cfg, readCtx: readCtx, drainCtx: drainCtx, cancelRead: cancelRead, firstRetrain: make(chan struct{})}
 	r.cancel = func() { cancelRead(); cancelDrain() }
 	defer r.cancel()
 
@@ -426,7 +440,18 @@ func guard(stage string, f func() error) (err error) {
 func (r *run) read(out chan<- *item) {
 	defer close(out)
 	var offset uint64
+	labeled, waited := 0, !r.p.WaitForModel
 	for !r.failed.Load() && r.readCtx.Err() == nil {
+		if !waited && labeled >= r.cfg.minTrain && r.p.model.Load() == nil {
+			// The learning stage starts the first retrain once these
+			// records reach it; nothing it does waits for the reader.
+			select {
+			case <-r.firstRetrain:
+			case <-r.readCtx.Done():
+				return
+			}
+			waited = true
+		}
 		var (
 			b    Batch
 			ack  AckFunc
@@ -446,6 +471,11 @@ func (r *run) read(out chan<- *item) {
 				r.fail(err)
 				r.ackWith(it, err)
 			} else {
+				for i := range it.batch.Records {
+					if it.batch.Records[i].Labeled() {
+						labeled++
+					}
+				}
 				out <- it
 			}
 		} else if ack != nil {

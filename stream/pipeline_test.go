@@ -782,3 +782,38 @@ func TestAFitterLearnsWhatTheTransformersBeforeItMake(t *testing.T) {
 	require.Len(t, got, len(recs))
 	assert.Equal(t, recs[0].Features, got[0].Record.Features, "the Sink gets the raw record")
 }
+
+// A file is read far faster than a model trains: without WaitForModel its
+// records are nearly all written before the first model comes. With it,
+// reading stops at MinTrain labeled records until the first retrain ends,
+// and every record after them is scored.
+func TestWaitForModelScoresAFastSource(t *testing.T) {
+	recs := records(3000, 4, 0)
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), Trainer: &linearTrainer{},
+		WaitForModel: true, MinTrain: 500, BatchSize: 100, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	assert.EqualValues(t, 2500, p.Stats().Scored, "all but the first 500")
+
+	// A failed first retrain lets reading go on: the next may succeed.
+	tr := &linearTrainer{fail: map[int]bool{1: true}}
+	p = &stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), Trainer: tr,
+		WaitForModel: true, MinTrain: 500, RetrainEvery: 1000, BatchSize: 100, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	assert.GreaterOrEqual(t, tr.Calls(), 2)
+	assert.NotNil(t, p.Model())
+
+	// Cancelling while reading waits returns at once.
+	slow := &linearTrainer{block: make(chan struct{}), started: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	p = &stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), Trainer: slow,
+		WaitForModel: true, MinTrain: 500, BatchSize: 100, Logger: quiet}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-slow.started
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+	assert.Less(t, p.Stats().Read, uint64(3000), "reading stopped while the first model trained")
+
+	err := (&stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), WaitForModel: true}).Run(context.Background())
+	assert.ErrorIs(t, err, stream.ErrInvalidConfig, "no Trainer, no model to wait for")
+}
