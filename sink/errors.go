@@ -3,6 +3,7 @@ package sink
 import (
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // Errors returned by this package. Check them with errors.Is.
@@ -19,9 +20,20 @@ type MultiError struct {
 	Err   error
 }
 
-// Error names the failing sink's index and its error.
+// Error names the failing sink's index and its error. An error of this
+// package already starts with "sink: ", which Error leaves out, so that
+// the package is named once: "sink: multi: sink 1: jsonl: write: …", not
+// "sink: multi: sink 1: sink: jsonl: write: …".
 func (e *MultiError) Error() string {
-	return "sink: multi: sink " + strconv.Itoa(e.Index) + ": " + e.Err.Error()
+	prefix := "sink: multi: sink " + strconv.Itoa(e.Index) + ": "
+	if e.Err == nil {
+		return prefix + "failed"
+	}
+	msg := e.Err.Error()
+	if rest, ok := strings.CutPrefix(msg, "sink: "); ok {
+		msg = rest
+	}
+	return prefix + msg
 }
 
 // Unwrap returns the sink's own error.

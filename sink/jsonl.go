@@ -146,15 +146,25 @@ func (j *JSONL) Write(_ context.Context, b stream.ScoredBatch) error {
 		buf = append(buf, '}', '\n')
 		j.buf = buf
 		if _, err := j.w.Write(buf); err != nil {
-			j.err = fmt.Errorf("sink: jsonl: write: %w", err)
+			j.err = writeError(err)
 			return j.err
 		}
 	}
 	if err := j.w.Flush(); err != nil {
-		j.err = fmt.Errorf("sink: jsonl: write: %w", err)
+		j.err = writeError(err)
 		return j.err
 	}
 	return nil
+}
+
+// writeError wraps the writer's error. os and net already name the
+// operation ("write /path: file already closed"), so JSONL says "write"
+// only when the error does not.
+func writeError(err error) error {
+	if strings.HasPrefix(err.Error(), "write ") {
+		return fmt.Errorf("sink: jsonl: %w", err)
+	}
+	return fmt.Errorf("sink: jsonl: write: %w", err)
 }
 
 // attrName is the key attribute k is written under, given the names of
