@@ -23,16 +23,25 @@ import (
 //
 // time and key are left out when empty; then come the features by name, the
 // target under its name, prediction, model_version, and the attributes
-// sorted by name. An attribute named like one of the fields before it, or
-// whose name starts with "attr.", is written as "attr." and its name, so
-// that no key appears twice (a reader that keeps the last of two equal keys
-// would lose the prediction, say), as long as no feature's or target's name
-// itself starts with "attr.".
+// sorted by name. No key appears twice, whatever the names: a reader that
+// keeps the last of two equal keys would lose the record's time or its
+// prediction, say. Keys are given in this order, each its name while that
+// is free: time, key, prediction and model_version; the schema's features;
+// the target; features beyond the schema, named x0, x1, … by position. A
+// feature or the target whose name is taken, or starts with "attr." (kept
+// for attributes), gets "feature." (the target "target.") before it,
+// repeated until the name is free; an attribute named like any of those
+// keys, or starting with "attr.", is written as "attr." and its name. With
+// features time and age:
+//
+//	{"time":"2026-01-02T15:04:05Z","feature.time":1.7e9,"age":34,…}
+//
 // Numbers keep full precision; NaN and ±Inf (an unlabeled target, a
 // prediction before the first model) are written as null. Flat objects are
 // what jq and dataframe readers expect, and source.NewJSONL reads them back
-// with Columns that name the target, the key, the time and the attributes,
-// and ignore prediction and model_version.
+// with Columns that name the target, the key, the time and the attributes
+// by the keys written, and ignore prediction and model_version; a renamed
+// feature comes back under its key.
 //
 // Each Write hands its records to the writer before it returns, in as few
 // calls as its 64 KiB buffer allows, so a nil error means the writer has
@@ -45,8 +54,8 @@ type JSONL struct {
 	target []byte   // `"salary":`
 	buf    []byte
 	attrs  []string
-	// fields holds the names attributes must not take: time, key, the
-	// features, the target, prediction and model_version.
+	// fields holds the keys taken before the attributes': time, key,
+	// prediction, model_version, and those of the features and the target.
 	fields map[string]bool
 	closed bool
 	err    error
@@ -60,15 +69,13 @@ func NewJSONL(w io.Writer, schema stream.Schema) *JSONL {
 		j.w = bufio.NewWriterSize(w, 64<<10)
 	}
 	for _, f := range schema.Features {
-		j.keys = append(j.keys, appendKey(nil, f))
-		j.fields[f] = true
+		j.keys = append(j.keys, appendKey(nil, claim(j.fields, f, featurePrefix)))
 	}
 	t := schema.Target
 	if t == "" {
 		t = "target"
 	}
-	j.target = appendKey(nil, t)
-	j.fields[t] = true
+	j.target = appendKey(nil, claim(j.fields, t, targetPrefix))
 	return j
 }
 
@@ -79,9 +86,8 @@ func appendKey(b []byte, k string) []byte {
 
 func (j *JSONL) key(i int) []byte {
 	for len(j.keys) <= i {
-		name := "x" + strconv.Itoa(len(j.keys))
+		name := claim(j.fields, "x"+strconv.Itoa(len(j.keys)), featurePrefix)
 		j.keys = append(j.keys, appendKey(nil, name))
-		j.fields[name] = true
 	}
 	return j.keys[i]
 }
@@ -165,17 +171,6 @@ func writeError(err error) error {
 		return fmt.Errorf("sink: jsonl: %w", err)
 	}
 	return fmt.Errorf("sink: jsonl: write: %w", err)
-}
-
-// attrName is the key attribute k is written under, given the names of
-// the line's other fields: "attr."+k where k is one of them, and also where
-// k starts with "attr.", so that a renamed attribute cannot meet one of
-// the same name.
-func attrName(k string, fields map[string]bool) string {
-	if fields[k] || strings.HasPrefix(k, "attr.") {
-		return "attr." + k
-	}
-	return k
 }
 
 // errNoWriter is what a JSONL without a writer returns.

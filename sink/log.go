@@ -31,12 +31,16 @@ const DefaultInterval = 5 * time.Second
 //
 // At Debug it also writes each record: its key, features by name, target
 // (under the schema's target name), prediction, model version and attributes
-// (sorted by name). An attribute named like one of the fields before it or
-// like the handler's own (time, level, msg, source), or whose name starts
-// with "attr.", is logged as "attr." and its name, so that no key appears
-// twice, as long as no feature's or target's name itself starts with
-// "attr.". When the logger is not enabled for Debug, the per-record path
-// costs one Enabled call per batch.
+// (sorted by name). No key appears twice, whatever the names, by JSONL's
+// rule with Log's own keys: the handler's time, level, msg and source, and
+// key, prediction and model keep their names; the schema's features, the
+// target and features beyond the schema follow, in that order, and one
+// whose name is taken, or starts with "attr.", gets "feature." (the target
+// "target.") before it, repeated until the name is free; an attribute named
+// like any of those keys, or starting with "attr.", is logged as "attr."
+// and its name. Features level and msg, say, are logged as feature.level
+// and feature.msg. When the logger is not enabled for Debug, the per-record
+// path costs one Enabled call per batch.
 //
 // Numbers are rounded to four significant digits (whole numbers from 1,000
 // up) to keep lines short in a terminal; use JSONL for full precision. NaN
@@ -56,7 +60,8 @@ type Log struct {
 	// Logger receives the lines; nil means slog.Default().
 	Logger *slog.Logger
 	// Schema names the features and the target in Debug lines; when it is
-	// empty they are x0, x1, … and target.
+	// empty they are x0, x1, … and target. Log reads it at the first Debug
+	// line, to settle the keys once.
 	Schema stream.Schema
 	// Interval is the time between summaries; 0 means DefaultInterval, and a
 	// negative value leaves only the final summary.
@@ -81,8 +86,10 @@ type Log struct {
 	// otherwise cancel away the variance that R² divides by.
 	ref    float64
 	hasRef bool
-	names  []string
-	// fields holds the names attributes must not take in a record's line.
+	names  []string // the features' keys
+	target string   // the target's key
+	// fields holds the keys taken before the attributes' in a record's
+	// line; nil until the first Debug line.
 	fields  map[string]bool
 	attrBuf []slog.Attr
 	keyBuf  []string
@@ -245,15 +252,8 @@ func (l *Log) summarize(ctx context.Context, lg *slog.Logger, msg string, t tall
 }
 
 func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBatch) error {
-	target := l.Schema.Target
-	if target == "" {
-		target = "target"
-	}
 	if l.fields == nil {
-		l.fields = map[string]bool{
-			"key": true, target: true, "prediction": true, "model": true,
-			slog.TimeKey: true, slog.LevelKey: true, slog.MessageKey: true, slog.SourceKey: true,
-		}
+		l.settleNames()
 	}
 	for i, r := range b.Records {
 		attrs := l.attrBuf[:0]
@@ -267,7 +267,7 @@ func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBa
 			}
 		}
 		if !math.IsNaN(r.Target) {
-			attrs = append(attrs, number(target, round(r.Target)))
+			attrs = append(attrs, number(l.target, round(r.Target)))
 		}
 		if i < len(b.Predictions) && !math.IsNaN(b.Predictions[i]) {
 			attrs = append(attrs, number("prediction", round(b.Predictions[i])))
@@ -292,15 +292,28 @@ func (l *Log) logRecords(ctx context.Context, lg *slog.Logger, b stream.ScoredBa
 	return nil
 }
 
+// settleNames gives the keys of the handler and of Log's own fields, then
+// the schema's features and target theirs, as the doc comment says.
+func (l *Log) settleNames() {
+	l.fields = map[string]bool{
+		slog.TimeKey: true, slog.LevelKey: true, slog.MessageKey: true, slog.SourceKey: true,
+		"key": true, "prediction": true, "model": true,
+	}
+	for _, f := range l.Schema.Features {
+		l.names = append(l.names, claim(l.fields, f, featurePrefix))
+	}
+	target := l.Schema.Target
+	if target == "" {
+		target = "target"
+	}
+	l.target = claim(l.fields, target, targetPrefix)
+}
+
+// featureName is the key of feature j; a feature beyond the schema gets
+// one when it first comes.
 func (l *Log) featureName(j int) string {
 	for len(l.names) <= j {
-		k := len(l.names)
-		name := "x" + strconv.Itoa(k)
-		if k < len(l.Schema.Features) {
-			name = l.Schema.Features[k]
-		}
-		l.names = append(l.names, name)
-		l.fields[name] = true
+		l.names = append(l.names, claim(l.fields, "x"+strconv.Itoa(len(l.names)), featurePrefix))
 	}
 	return l.names[j]
 }
