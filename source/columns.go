@@ -20,9 +20,10 @@ type Columns struct {
 	// Key names the column that becomes Record.Key.
 	Key string
 	// Time names a column of RFC 3339 times, as sink.JSONL writes them, that
-	// becomes Record.Time; spaces around a time are ignored. A record whose
-	// value is empty, missing or the zero time.Time (year 1), like every
-	// record without this column, gets the time it was read.
+	// becomes Record.Time; spaces around a time are ignored, and "t" and "z"
+	// may be lowercase, as RFC 3339 allows. A record whose value is empty,
+	// missing or the zero time.Time (year 1), like every record without
+	// this column, gets the time it was read.
 	Time string
 	// Ignore names columns that are dropped.
 	Ignore []string
@@ -76,7 +77,10 @@ func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	// RFC 3339 allows a lowercase "t" and "z" (section 5.6, NOTE) but
+	// time.Parse wants them uppercase. Upper-casing leaves the digits,
+	// signs, colons and dots of a valid time as they are.
+	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("not an RFC 3339 time: %q", s)
 	}

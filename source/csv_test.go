@@ -369,3 +369,19 @@ func TestTimeColumnIgnoresSpaces(t *testing.T) {
 		assert.True(t, want.Equal(b.Records[0].Time), "%s: %v", name, b.Records[0].Time)
 	}
 }
+
+// RFC 3339 lets "T" and "Z" be written lowercase (section 5.6, NOTE), which
+// time.Parse does not accept; CSV and JSONL take them alike.
+func TestTimeColumnAcceptsLowercaseTAndZ(t *testing.T) {
+	want := time.Date(2026, 1, 1, 0, 0, 0, 5e8, time.UTC)
+	csvSrc, err := NewCSV(strings.NewReader("x,at\n1,2026-01-01t00:00:00.5z\n"), CSVOptions{Columns: Columns{Time: "at"}})
+	require.NoError(t, err)
+	jsonSrc, err := NewJSONL(strings.NewReader(`{"x":1,"at":"2026-01-01t00:00:00.5z"}`+"\n"), JSONLOptions{Columns: Columns{Time: "at"}})
+	require.NoError(t, err)
+	for name, src := range map[string]stream.Source{"CSV": csvSrc, "JSONL": jsonSrc} {
+		b, _, err := src.Read(context.Background(), 10)
+		require.NoError(t, err, name)
+		require.Equal(t, 1, b.Len(), name)
+		assert.True(t, want.Equal(b.Records[0].Time), "%s: %v", name, b.Records[0].Time)
+	}
+}
