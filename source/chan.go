@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/forestream/forestream/stream"
@@ -34,7 +33,7 @@ func (c *Chan) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc,
 		return stream.Batch{}, nil, err
 	}
 	if max <= 0 {
-		return stream.Batch{}, nil, fmt.Errorf("%w: chan: read of %d records", ErrInvalidConfig, max)
+		return stream.Batch{}, nil, invalidConfigf("chan", "read of %d records", max)
 	}
 	if c.closed {
 		return stream.Batch{}, nil, io.EOF

@@ -30,15 +30,15 @@ type Columns struct {
 }
 
 // roles maps each column named in c to its part, and checks that no column
-// has two.
-func (c Columns) roles() (map[string]string, error) {
+// has two. src names the source, for errors.
+func (c Columns) roles(src string) (map[string]string, error) {
 	m := make(map[string]string)
 	add := func(name, role string) error {
 		if name == "" {
-			return fmt.Errorf("%w: an empty column name among the %s columns", ErrInvalidConfig, role)
+			return invalidConfigf(src, "an empty column name among the %s columns", role)
 		}
 		if prev, ok := m[name]; ok {
-			return fmt.Errorf("%w: column %q is both %s and %s", ErrInvalidConfig, name, prev, role)
+			return invalidConfigf(src, "column %q is both %s and %s", name, prev, role)
 		}
 		m[name] = role
 		return nil

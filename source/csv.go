@@ -55,24 +55,24 @@ type CSV struct {
 // in opts is missing from the header, the header repeats a name, or no
 // column is left to be a feature.
 func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
-	roles, err := opts.roles()
+	roles, err := opts.roles("csv")
 	if err != nil {
 		return nil, err
 	}
 	if opts.OnError != Fail && opts.OnError != Skip {
-		return nil, fmt.Errorf("%w: csv: unknown error policy %v", ErrInvalidConfig, opts.OnError)
+		return nil, invalidConfigf("csv", "unknown error policy %v", opts.OnError)
 	}
 	cr := csv.NewReader(r)
 	if c := opts.Comma; c != 0 {
 		if c == '"' || c == '\r' || c == '\n' || c == utf8.RuneError || !utf8.ValidRune(c) {
-			return nil, fmt.Errorf("%w: csv: %q cannot separate fields", ErrInvalidConfig, c)
+			return nil, invalidConfigf("csv", "%q cannot separate fields", c)
 		}
 		cr.Comma = c
 	}
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: csv", ErrNoHeader)
+		return nil, &sourceError{msg: "source: csv: input has no header", errs: []error{ErrNoHeader}}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("source: csv: header: %w", err)
@@ -86,7 +86,7 @@ func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
 	var names []string
 	for i, h := range header {
 		if j, dup := seen[h]; dup {
-			return nil, fmt.Errorf("%w: csv: columns %d and %d are both named %q", ErrInvalidConfig, j+1, i+1, h)
+			return nil, invalidConfigf("csv", "columns %d and %d are both named %q", j+1, i+1, h)
 		}
 		seen[h] = i
 		switch roles[h] {
@@ -104,7 +104,7 @@ func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
 	}
 	for name := range roles {
 		if _, ok := seen[name]; !ok {
-			return nil, fmt.Errorf("%w: csv: no column %q in the header %q", ErrInvalidConfig, name, header)
+			return nil, invalidConfigf("csv", "no column %q in the header %q", name, header)
 		}
 	}
 	for _, a := range opts.Attrs {
@@ -112,7 +112,7 @@ func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
 	}
 	c.schema = stream.Schema{Features: names, Target: opts.Target}
 	if err := c.schema.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: csv: %w", ErrInvalidConfig, err)
+		return nil, invalidSchema("csv", "", err)
 	}
 	return c, nil
 }

@@ -3,6 +3,9 @@ package source
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/forestream/forestream/stream"
 )
 
 // Errors returned by this package. Check them with errors.Is.
@@ -17,6 +20,45 @@ var (
 	// ErrMalformed is wrapped by every LineError.
 	ErrMalformed = errors.New("source: malformed input")
 )
+
+// sourceError is an error of one source, worded in its own terms, that
+// wraps errs for errors.Is and errors.As. fmt.Errorf("%w: csv: %w",
+// ErrInvalidConfig, err) would name the source after the kind of error and
+// put err's package prefix mid-sentence: "source: invalid configuration:
+// csv: stream: invalid schema: no features".
+type sourceError struct {
+	msg  string
+	errs []error
+}
+
+func (e *sourceError) Error() string   { return e.msg }
+func (e *sourceError) Unwrap() []error { return e.errs }
+
+// invalidConfigf returns an error wrapping ErrInvalidConfig, worded
+// "source: <src>: invalid configuration: <detail>", where src names the
+// source ("csv", "faker") and detail is format's text.
+func invalidConfigf(src, format string, args ...any) error {
+	return &sourceError{
+		msg:  "source: " + src + ": invalid configuration: " + fmt.Sprintf(format, args...),
+		errs: []error{ErrInvalidConfig},
+	}
+}
+
+// invalidSchema returns an error wrapping ErrInvalidConfig and err, a
+// stream.ErrInvalidSchema from Schema.Validate, worded like invalidConfigf's:
+// "source: csv: invalid configuration: no features". err's own
+// "stream: invalid schema: " would only repeat that. in, when not empty,
+// names the setting the schema came from, as "spec" for Faker.
+func invalidSchema(src, in string, err error) error {
+	detail := strings.TrimPrefix(err.Error(), stream.ErrInvalidSchema.Error()+": ")
+	if in != "" {
+		detail = in + ": " + detail
+	}
+	return &sourceError{
+		msg:  "source: " + src + ": invalid configuration: " + detail,
+		errs: []error{ErrInvalidConfig, err},
+	}
+}
 
 // LineError describes a malformed line of CSV or JSON Lines input. Line
 // counts from 1 and includes the CSV header, so it is the number an editor

@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"math"
 	"math/rand"
@@ -59,19 +58,19 @@ func (s Spec) schema() stream.Schema {
 
 func (s Spec) validate() error {
 	if err := s.schema().Validate(); err != nil {
-		return fmt.Errorf("%w: spec: %w", ErrInvalidConfig, err)
+		return invalidSchema("faker", "spec", err)
 	}
 	for _, f := range s.Features {
 		if f.Gen == nil {
-			return fmt.Errorf("%w: spec: feature %q has no Gen", ErrInvalidConfig, f.Name)
+			return invalidConfigf("faker", "spec: feature %q has no Gen", f.Name)
 		}
 	}
 	for i, a := range s.Attrs {
 		if a.Name == "" {
-			return fmt.Errorf("%w: spec: attribute %d has no name", ErrInvalidConfig, i)
+			return invalidConfigf("faker", "spec: attribute %d has no name", i)
 		}
 		if a.Gen == nil {
-			return fmt.Errorf("%w: spec: attribute %q has no Gen", ErrInvalidConfig, a.Name)
+			return invalidConfigf("faker", "spec: attribute %q has no Gen", a.Name)
 		}
 	}
 	return nil
@@ -139,10 +138,10 @@ func (s *Faker) start() error {
 		s.clock = realClock{}
 	}
 	if s.Rate < 0 || math.IsNaN(s.Rate) {
-		return fmt.Errorf("%w: faker: rate %v records/s", ErrInvalidConfig, s.Rate)
+		return invalidConfigf("faker", "rate %v records/s", s.Rate)
 	}
 	if s.Limit < 0 {
-		return fmt.Errorf("%w: faker: limit %d records", ErrInvalidConfig, s.Limit)
+		return invalidConfigf("faker", "limit %d records", s.Limit)
 	}
 	s.spec = s.Spec
 	if s.spec.isZero() {
@@ -172,7 +171,7 @@ func (s *Faker) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc
 		return stream.Batch{}, nil, s.err
 	}
 	if max <= 0 {
-		return stream.Batch{}, nil, fmt.Errorf("%w: faker: read of %d records", ErrInvalidConfig, max)
+		return stream.Batch{}, nil, invalidConfigf("faker", "read of %d records", max)
 	}
 	n := max
 	if paced := s.Rate > 0 && !math.IsInf(s.Rate, 1); paced {

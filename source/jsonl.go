@@ -66,15 +66,15 @@ type JSONL struct {
 // ErrNoHeader if there is none. It returns ErrInvalidConfig when a name is
 // repeated or given two parts.
 func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
-	roles, err := opts.roles()
+	roles, err := opts.roles("jsonl")
 	if err != nil {
 		return nil, err
 	}
 	if opts.OnError != Fail && opts.OnError != Skip {
-		return nil, fmt.Errorf("%w: jsonl: unknown error policy %v", ErrInvalidConfig, opts.OnError)
+		return nil, invalidConfigf("jsonl", "unknown error policy %v", opts.OnError)
 	}
 	if opts.MaxLineBytes < 0 {
-		return nil, fmt.Errorf("%w: jsonl: MaxLineBytes %d", ErrInvalidConfig, opts.MaxLineBytes)
+		return nil, invalidConfigf("jsonl", "MaxLineBytes %d", opts.MaxLineBytes)
 	}
 	j := &JSONL{
 		lineReader: lineReader{format: "jsonl", onError: opts.OnError, now: time.Now},
@@ -89,7 +89,7 @@ func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 	if names == nil {
 		line, err := j.nextLine()
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: jsonl: no line to take the features from", ErrNoHeader)
+			return nil, &sourceError{msg: "source: jsonl: input has no line to take the features from", errs: []error{ErrNoHeader}}
 		}
 		if err != nil {
 			return nil, err
@@ -108,13 +108,13 @@ func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 		names = append([]string(nil), names...)
 		for _, f := range names {
 			if role, ok := roles[f]; ok {
-				return nil, fmt.Errorf("%w: jsonl: %q is both a feature and %s", ErrInvalidConfig, f, role)
+				return nil, invalidConfigf("jsonl", "%q is both a feature and %s", f, role)
 			}
 		}
 	}
 	j.schema = stream.Schema{Features: names, Target: opts.Target}
 	if err := j.schema.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: jsonl: %w", ErrInvalidConfig, err)
+		return nil, invalidSchema("jsonl", "", err)
 	}
 	return j, nil
 }

@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync/atomic"
 	"time"
@@ -39,7 +38,7 @@ func (l *lineReader) read(ctx context.Context, max, nf int, next func(dst []floa
 		return stream.Batch{}, nil, io.EOF
 	}
 	if max <= 0 {
-		return stream.Batch{}, nil, fmt.Errorf("%w: %s: read of %d records", ErrInvalidConfig, l.format, max)
+		return stream.Batch{}, nil, invalidConfigf(l.format, "read of %d records", max)
 	}
 	now := l.now()
 	// The batch's features share few allocations: one for up to

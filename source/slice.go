@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/forestream/forestream/stream"
@@ -31,7 +30,7 @@ func (s *Slice) Read(ctx context.Context, max int) (stream.Batch, stream.AckFunc
 		return stream.Batch{}, nil, err
 	}
 	if max <= 0 {
-		return stream.Batch{}, nil, fmt.Errorf("%w: slice: read of %d records", ErrInvalidConfig, max)
+		return stream.Batch{}, nil, invalidConfigf("slice", "read of %d records", max)
 	}
 	if s.next >= len(s.recs) {
 		return stream.Batch{}, nil, io.EOF
