@@ -71,6 +71,27 @@ func (c Columns) roles(src string) (map[string]string, error) {
 	return m, nil
 }
 
+// namedColumn is a name Columns gives, with the field it is given in.
+type namedColumn struct{ field, name string }
+
+// named lists the names c gives in the order of its fields, each with its
+// field, so that an error about a name can point at the setting to fix.
+func (c Columns) named() []namedColumn {
+	var out []namedColumn
+	for _, n := range []namedColumn{{"Target", c.Target}, {"Key", c.Key}, {"Time", c.Time}} {
+		if n.name != "" {
+			out = append(out, n)
+		}
+	}
+	for _, a := range c.Attrs {
+		out = append(out, namedColumn{"Attrs", a})
+	}
+	for _, a := range c.Ignore {
+		out = append(out, namedColumn{"Ignore", a})
+	}
+	return out
+}
+
 // parseTime parses a time column's value; empty means none.
 func parseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)

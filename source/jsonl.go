@@ -23,7 +23,12 @@ type JSONLOptions struct {
 	Columns
 	// Features names the features in schema order. When it is nil they are
 	// the keys of the first line, in the order written there, less the keys
-	// Columns names.
+	// Columns names, and every key Columns names must be on that line, so
+	// that a misspelt name is an error rather than a feature: a first line
+	// without the target (an unlabeled first record), the key, the time or
+	// an attribute needs Features given. Later lines may still lack them.
+	// When Features is given, the names in Columns need not be on any
+	// particular line.
 	Features []string
 	// OnError says what to do with a malformed line; the zero value is Fail.
 	OnError Policy
@@ -35,11 +40,13 @@ type JSONLOptions struct {
 
 // JSONL reads records from JSON Lines: one JSON object per line. Features
 // and the target must be JSON numbers; a null, empty-string or missing target
-// makes the record unlabeled. Attribute and key values may be strings or any
-// other scalar, kept as written; a null one is left out. A time value must
-// be a string in RFC 3339. Keys the schema does
-// not name are ignored, and blank lines and a byte-order mark at the start
-// are skipped. MaxLineBytes does not count a line's "\n" or "\r\n".
+// makes the record unlabeled, though when the features are inferred the
+// first line must have the target key (see JSONLOptions.Features).
+// Attribute and key values may be strings or any other scalar, kept as
+// written; a null one is left out. A time value must be a string in RFC
+// 3339. Keys the schema does not name are ignored, and blank lines and a
+// byte-order mark at the start are skipped. MaxLineBytes does not count a
+// line's "\n" or "\r\n".
 //
 // A line is malformed when it is not a JSON object, lacks a feature, or holds
 // a value of the wrong kind. Under Fail, Read returns the records before it
@@ -63,8 +70,9 @@ type JSONL struct {
 
 // NewJSONL returns a JSON Lines source over r. When opts.Features is nil it
 // reads the first non-blank line to learn the features, and returns
-// ErrNoHeader if there is none. It returns ErrInvalidConfig when a name is
-// repeated or given two parts.
+// ErrNoHeader if there is none, and ErrInvalidConfig if a key Columns names
+// is not on it (see JSONLOptions.Features). It returns ErrInvalidConfig
+// when a name is repeated or given two parts.
 func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 	roles, err := opts.roles("jsonl")
 	if err != nil {
@@ -97,6 +105,20 @@ func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 		keys, err := objectKeys(line)
 		if err != nil {
 			return nil, &LineError{Line: j.line, Err: err}
+		}
+		// A name the first line lacks is most likely misspelt, and a
+		// misspelt target would go unnoticed: the real one would become a
+		// feature and every record be unlabeled. CSV checks its header the
+		// same way.
+		have := make(map[string]bool, len(keys))
+		for _, k := range keys {
+			have[k] = true
+		}
+		for _, n := range opts.named() {
+			if !have[n.name] {
+				return nil, invalidConfigf("jsonl", "%s %q is not a key of the first line (line %d), which has %q; give Features if it may be missing there",
+					n.field, n.name, j.line, keys)
+			}
 		}
 		for _, k := range keys {
 			if _, named := roles[k]; !named {

@@ -108,8 +108,9 @@ func TestJSONLMalformedErrorsNameLineAndField(t *testing.T) {
 }
 
 func TestJSONLMalformedSkipped(t *testing.T) {
+	// Features are given because the first line has no "name" attribute.
 	src, err := NewJSONL(strings.NewReader(badJSONL), JSONLOptions{
-		Columns: Columns{Target: "y", Attrs: []string{"name"}}, OnError: Skip,
+		Features: []string{"x"}, Columns: Columns{Target: "y", Attrs: []string{"name"}}, OnError: Skip,
 	})
 	require.NoError(t, err)
 	recs := readAll(t, src, 2)
@@ -246,4 +247,58 @@ func TestJSONLTimeColumn(t *testing.T) {
 	assert.True(t, b.Records[0].Time.Equal(time.Date(2026, 1, 2, 14, 4, 5, 0, time.UTC)), "%v", b.Records[0].Time)
 	assert.Equal(t, read, b.Records[1].Time, "null: the time it was read")
 	assert.Equal(t, read, b.Records[2].Time, "missing: the time it was read")
+}
+
+// When the features are inferred from the first line, a name in Columns
+// that is not a key there is a mistake, most likely a misspelling: a
+// misspelt target would leave the real one a feature and every record
+// unlabeled, and the pipeline would silently never learn. CSV refuses the
+// same mistakes against its header.
+func TestJSONLInferredColumnsMustBeKeysOfTheFirstLine(t *testing.T) {
+	in := "\n" + `{"a":1,"b":2,"salary":3,"id":"x","at":"2026-01-01T00:00:00Z","city":"Oslo","note":"hi"}` + "\n"
+	good := Columns{Target: "salary", Key: "id", Time: "at", Attrs: []string{"city"}, Ignore: []string{"note"}}
+	src, err := NewJSONL(strings.NewReader(in), JSONLOptions{Columns: good})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, src.Schema().Features)
+
+	keys := `["a" "b" "salary" "id" "at" "city" "note"]`
+	tests := map[string]struct {
+		cols  Columns
+		field string
+		name  string
+	}{
+		"target": {Columns{Target: "salry", Key: "id", Time: "at", Attrs: []string{"city"}, Ignore: []string{"note"}}, "Target", "salry"},
+		"key":    {Columns{Target: "salary", Key: "ID", Time: "at", Attrs: []string{"city"}, Ignore: []string{"note"}}, "Key", "ID"},
+		"time":   {Columns{Target: "salary", Key: "id", Time: "time", Attrs: []string{"city"}, Ignore: []string{"note"}}, "Time", "time"},
+		"attr":   {Columns{Target: "salary", Key: "id", Time: "at", Attrs: []string{"city", "town"}, Ignore: []string{"note"}}, "Attrs", "town"},
+		"ignore": {Columns{Target: "salary", Key: "id", Time: "at", Attrs: []string{"city"}, Ignore: []string{"notes"}}, "Ignore", "notes"},
+	}
+	for name, tt := range tests {
+		src, err := NewJSONL(strings.NewReader(in), JSONLOptions{Columns: tt.cols})
+		assert.Nil(t, src, name)
+		assert.ErrorIs(t, err, ErrInvalidConfig, name)
+		assert.EqualError(t, err, `source: jsonl: invalid configuration: `+tt.field+` "`+tt.name+`" is not a key of the first line (line 2), which has `+keys+`; give Features if it may be missing there`, name)
+	}
+
+	// The trial's case.
+	_, err = NewJSONL(strings.NewReader(`{"a":1,"b":2,"salary":3}`+"\n"), JSONLOptions{Columns: Columns{Target: "salry"}})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, `Target "salry"`)
+}
+
+// With Features given, the first line is not the schema, so the names in
+// Columns need not appear there, or on any particular line: a first record
+// may be unlabeled, or lack its key, time or attributes.
+func TestJSONLGivenFeaturesNeedNoColumnsOnTheFirstLine(t *testing.T) {
+	in := `{"a":1}` + "\n" + `{"a":2,"y":3,"id":"k","at":"2026-01-01T00:00:00Z","city":"Oslo","note":"hi"}` + "\n"
+	src, err := NewJSONL(strings.NewReader(in), JSONLOptions{
+		Features: []string{"a"},
+		Columns:  Columns{Target: "y", Key: "id", Time: "at", Attrs: []string{"city"}, Ignore: []string{"note", "never"}},
+	})
+	require.NoError(t, err)
+	recs := readAll(t, src, 10)
+	require.Len(t, recs, 2)
+	assert.False(t, recs[0].Labeled(), "a first line without the target is unlabeled")
+	assert.Equal(t, 3.0, recs[1].Target)
+	assert.Equal(t, "k", recs[1].Key)
 }
