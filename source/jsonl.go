@@ -23,12 +23,13 @@ type JSONLOptions struct {
 	Columns
 	// Features names the features in schema order. When it is nil they are
 	// the keys of the first line, in the order written there, less the keys
-	// Columns names, and every key Columns names must be on that line, so
-	// that a misspelt name is an error rather than a feature: a first line
-	// without the target (an unlabeled first record), the key, the time or
-	// an attribute needs Features given. Later lines may still lack them.
-	// When Features is given, the names in Columns need not be on any
-	// particular line.
+	// Columns names. Each of those keys must hold a number there: a string,
+	// say, needs naming in Columns as what it is. And every key Columns
+	// names must be on that line, so that a misspelt name is an error
+	// rather than a feature: a first line without the target (an unlabeled
+	// first record), the key, the time or an attribute needs Features
+	// given. Later lines may still lack them. When Features is given, the
+	// names in Columns need not be on any particular line.
 	Features []string
 	// OnError says what to do with a malformed line; the zero value is Fail.
 	OnError Policy
@@ -71,8 +72,10 @@ type JSONL struct {
 // NewJSONL returns a JSON Lines source over r. When opts.Features is nil it
 // reads the first non-blank line to learn the features, and returns
 // ErrNoHeader if there is none, and ErrInvalidConfig if a key Columns names
-// is not on it (see JSONLOptions.Features). It returns ErrInvalidConfig
-// when a name is repeated or given two parts.
+// is not on it or a key it would make a feature does not hold a number
+// (see JSONLOptions.Features). That line is still the first record Read
+// returns. It returns ErrInvalidConfig when a name is repeated or given two
+// parts.
 func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 	roles, err := opts.roles("jsonl")
 	if err != nil {
@@ -102,7 +105,7 @@ func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys, err := objectKeys(line)
+		keys, vals, err := objectKeys(line)
 		if err != nil {
 			return nil, &LineError{Line: j.line, Err: err}
 		}
@@ -121,11 +124,19 @@ func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 			}
 		}
 		for _, k := range keys {
-			if _, named := roles[k]; !named {
-				names = append(names, k)
+			if _, named := roles[k]; named {
+				continue
 			}
+			// A feature that is not a number here would fail the first
+			// Read with a malformed line; the mistake is the options', and
+			// is clearer said here.
+			if kind := jsonKind(vals[k]); kind != "" {
+				return nil, invalidConfigf("jsonl", "key %q of the first line (line %d) holds %s, not a number, so it cannot be a feature; name it in Attrs, Ignore, Key, Time or Target",
+					k, j.line, kind)
+			}
+			names = append(names, k)
 		}
-		j.pending = line
+		j.pending = line // the first record, for the first Read
 	} else {
 		names = append([]string(nil), names...)
 		for _, f := range names {
@@ -319,35 +330,59 @@ func jsonScalar(raw json.RawMessage) (string, error) {
 	return string(raw), nil
 }
 
-// objectKeys returns the keys of the JSON object in line, in order.
-func objectKeys(line []byte) ([]string, error) {
+// jsonKind returns "" for a JSON number, and otherwise what raw is, for
+// an error: "a string", "null", "a boolean", "an object" or "an array".
+// raw is one whole JSON value, as a decoder returns it, so its first byte
+// tells its kind.
+func jsonKind(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "" // '-' or a digit
+}
+
+// objectKeys returns the keys of the JSON object in line, in order, and
+// their values: the last one of a repeated key, as Read takes it.
+func objectKeys(line []byte) ([]string, map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("not a JSON object")
+		return nil, nil, errors.New("not a JSON object")
 	}
 	var keys []string
-	seen := make(map[string]bool)
+	vals := make(map[string]json.RawMessage)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		k, ok := tok.(string)
 		if !ok {
-			return nil, fmt.Errorf("want a key, got %v", tok)
+			return nil, nil, fmt.Errorf("want a key, got %v", tok)
 		}
-		if !seen[k] {
-			seen[k] = true
+		if _, seen := vals[k]; !seen {
 			keys = append(keys, k)
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil, err
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, err
 		}
+		vals[k] = v
 	}
-	return keys, nil
+	return keys, vals, nil
 }

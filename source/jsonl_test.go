@@ -302,3 +302,50 @@ func TestJSONLGivenFeaturesNeedNoColumnsOnTheFirstLine(t *testing.T) {
 	assert.Equal(t, 3.0, recs[1].Target)
 	assert.Equal(t, "k", recs[1].Key)
 }
+
+// A first-line key whose value is not a number cannot be a feature, so
+// inferring it as one is a configuration error at NewJSONL, named there,
+// not a malformed line at the first Read. sink.JSONL's output read without
+// Columns was the case in point: its time, key and attributes are strings,
+// and its prediction is null before the first model.
+func TestJSONLInferredFeaturesMustBeNumbers(t *testing.T) {
+	const sinkLine = `{"time":"2026-01-02T15:04:05Z","key":"k1","x1":1,"x2":2.5,"salary":4,"prediction":null,"model_version":0,"city":"Oslo"}`
+	const suggest = "; name it in Attrs, Ignore, Key, Time or Target"
+	tests := map[string]struct {
+		in   string
+		cols Columns
+		want string
+	}{
+		"sink output, no columns": {sinkLine, Columns{Target: "salary"},
+			`key "time" of the first line (line 1) holds a string, not a number, so it cannot be a feature`},
+		"null": {sinkLine, Columns{Target: "salary", Time: "time", Key: "key", Attrs: []string{"city"}},
+			`key "prediction" of the first line (line 1) holds null, not a number, so it cannot be a feature`},
+		"boolean": {"\n" + `{"x":1,"ok":true}`, Columns{},
+			`key "ok" of the first line (line 2) holds a boolean, not a number, so it cannot be a feature`},
+		"object": {`{"x":1,"o":{"a":1}}`, Columns{},
+			`key "o" of the first line (line 1) holds an object, not a number, so it cannot be a feature`},
+		"array": {`{"x":1,"a":[1]}`, Columns{},
+			`key "a" of the first line (line 1) holds an array, not a number, so it cannot be a feature`},
+	}
+	for name, tt := range tests {
+		src, err := NewJSONL(strings.NewReader(tt.in+"\n"), JSONLOptions{Columns: tt.cols})
+		assert.True(t, src == nil, name)
+		assert.ErrorIs(t, err, ErrInvalidConfig, name)
+		assert.EqualError(t, err, "source: jsonl: invalid configuration: "+tt.want+suggest, name)
+	}
+
+	// Named as the sink's doc says, the line reads back, and the line
+	// NewJSONL read ahead is still the first record.
+	in := sinkLine + "\n" + `{"time":"2026-01-02T15:04:06Z","key":"k2","x1":3,"x2":4,"salary":5,"prediction":4.5,"model_version":1}` + "\n"
+	src, err := NewJSONL(strings.NewReader(in), JSONLOptions{Columns: Columns{
+		Target: "salary", Key: "key", Time: "time", Attrs: []string{"city"}, Ignore: []string{"prediction", "model_version"},
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, stream.Schema{Features: []string{"x1", "x2"}, Target: "salary"}, src.Schema())
+	recs := readAll(t, src, 10)
+	require.Len(t, recs, 2)
+	assert.Equal(t, "k1", recs[0].Key)
+	assert.Equal(t, []float64{1, 2.5}, recs[0].Features)
+	assert.Equal(t, map[string]string{"city": "Oslo"}, recs[0].Attrs)
+	assert.Equal(t, "k2", recs[1].Key)
+}
