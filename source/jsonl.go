@@ -113,12 +113,8 @@ func NewJSONL(r io.Reader, opts JSONLOptions) (*JSONL, error) {
 		// misspelt target would go unnoticed: the real one would become a
 		// feature and every record be unlabeled. CSV checks its header the
 		// same way.
-		have := make(map[string]bool, len(keys))
-		for _, k := range keys {
-			have[k] = true
-		}
 		for _, n := range opts.named() {
-			if !have[n.name] {
+			if _, ok := vals[n.name]; !ok {
 				return nil, invalidConfigf("jsonl", "%s %q is not a key of the first line (line %d), which has %q; give Features if it may be missing there",
 					n.field, n.name, j.line, keys)
 			}
