@@ -41,7 +41,9 @@ import (
 // what jq and dataframe readers expect, and source.NewJSONL reads them back
 // with Columns that name the target, the key, the time and the attributes
 // by the keys written, and ignore prediction and model_version; a renamed
-// feature comes back under its key.
+// feature comes back under its key. Since time, key and attributes are
+// left out where empty, give source.JSONLOptions.Features too when the
+// first record may lack one of them.
 //
 // Each Write hands its records to the writer before it returns, in as few
 // calls as its 64 KiB buffer allows, so a nil error means the writer has
