@@ -102,9 +102,9 @@ func NewCSV(r io.Reader, opts CSVOptions) (*CSV, error) {
 			names = append(names, h)
 		}
 	}
-	for name := range roles {
-		if _, ok := seen[name]; !ok {
-			return nil, invalidConfigf("csv", "no column %q in the header %q", name, header)
+	for _, n := range opts.named() { // in a fixed order, unlike roles
+		if _, ok := seen[n.name]; !ok {
+			return nil, invalidConfigf("csv", "%s %q is not a column of the header %q", n.field, n.name, header)
 		}
 	}
 	for _, a := range opts.Attrs {

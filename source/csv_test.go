@@ -385,3 +385,14 @@ func TestTimeColumnAcceptsLowercaseTAndZ(t *testing.T) {
 		assert.True(t, want.Equal(b.Records[0].Time), "%s: %v", name, b.Records[0].Time)
 	}
 }
+
+// With several columns missing, the error names the first in Columns'
+// order (Target, Key, Time, Attrs, Ignore), the same on every run.
+func TestCSVNamesTheFirstMissingColumn(t *testing.T) {
+	for range 20 {
+		_, err := NewCSV(strings.NewReader("a,b\n1,2\n"), CSVOptions{Columns: Columns{
+			Target: "y", Key: "k", Time: "t", Attrs: []string{"p", "q"}, Ignore: []string{"r"}}})
+		require.ErrorIs(t, err, ErrInvalidConfig)
+		require.ErrorContains(t, err, `Target "y" is not a column of the header`)
+	}
+}

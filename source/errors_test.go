@@ -47,7 +47,7 @@ func TestErrorMessagesNameTheSourceFirst(t *testing.T) {
 		{"jsonl no first line", jsonlErr("\n", JSONLOptions{}),
 			"source: jsonl: input has no line to take the features from", []error{ErrNoHeader}},
 		{"csv missing column", csvErr("a,b\n", CSVOptions{Columns: Columns{Target: "c"}}),
-			`source: csv: invalid configuration: no column "c" in the header ["a" "b"]`, []error{ErrInvalidConfig}},
+			`source: csv: invalid configuration: Target "c" is not a column of the header ["a" "b"]`, []error{ErrInvalidConfig}},
 		{"csv duplicate header", csvErr("a,a\n", CSVOptions{}),
 			`source: csv: invalid configuration: columns 1 and 2 are both named "a"`, []error{ErrInvalidConfig}},
 		{"csv comma", csvErr("a\n", CSVOptions{Comma: '"'}),
