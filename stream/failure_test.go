@@ -342,6 +342,7 @@ func TestRunValidatesTheTrainer(t *testing.T) {
 	err := p.Run(context.Background())
 	assert.ErrorIs(t, err, stream.ErrInvalidConfig)
 	assert.ErrorIs(t, err, bad)
+	assert.EqualError(t, err, "stream: invalid pipeline setting: Trainer: Trees is 0")
 
 	p = &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), Trainer: &checkedTrainer{}, Logger: quiet}
 	err = p.Run(context.Background())

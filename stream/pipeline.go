@@ -231,6 +231,11 @@ func (p *Pipeline) config() (config, error) {
 	c.targets, _ = p.Trainer.(TargetChecker)
 	if v, ok := p.Trainer.(Validator); ok {
 		if err := guard("trainer", v.Validate); err != nil {
+			// Name the setting once: not "Trainer: stream: trainer: …".
+			var se *StageError
+			if errors.As(err, &se) && !errors.Is(err, ErrPanic) {
+				err = se.Err
+			}
 			return c, fmt.Errorf("%w: Trainer: %w", ErrInvalidConfig, err)
 		}
 	}

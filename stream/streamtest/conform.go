@@ -109,7 +109,8 @@ func TestSink(t testing.TB, sink stream.Sink, schema stream.Schema) {
 // panic. (A Pipeline and a Model check every row's length before any
 // Transformer sees it, so an error there is welcome but not required.) For
 // a Fitter it also checks that a frozen copy does not change when the Fitter
-// goes on learning.
+// goes on learning. Only -race reliably finds a Transformer that is not
+// safe for concurrent use.
 func TestTransformer(t testing.TB, tr stream.Transformer, sample stream.Batch) {
 	t.Helper()
 	ctx := context.Background()
