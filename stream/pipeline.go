@@ -32,15 +32,20 @@ const (
 	// DropBad drops the record and counts it under its reason in Stats.
 	DropBad BadRecordPolicy = iota
 	// DeadLetterBad counts the record and writes it to the Pipeline's
-	// DeadLetter sink, with the reason in its Attrs under AttrRejectReason.
+	// DeadLetter sink, with the reason in its Attrs under AttrRejectReason
+	// and what was wrong under AttrRejectDetail.
 	DeadLetterBad
 	// FailOnBad stops the run with a *RecordError naming the record.
 	FailOnBad
 )
 
-// AttrRejectReason is the attribute under which a record sent to the
-// dead-letter sink carries the reason it was rejected.
-const AttrRejectReason = "reject_reason"
+// The attributes under which a record sent to the dead-letter sink carries
+// the reason it was rejected ("nan_feature") and what was wrong ("feature
+// 2 is NaN"), as a RecordError gives them.
+const (
+	AttrRejectReason = "reject_reason"
+	AttrRejectDetail = "reject_detail"
+)
 
 // Pipeline runs a stream: a Source feeds batches through the Transformers,
 // every record is scored by the current Model and handed to the Sink, and in
@@ -527,11 +532,12 @@ func (r *run) screen(it *item, offset *uint64) error {
 			return &StageError{Stage: "validate", Err: recErr}
 		case DeadLetterBad:
 			dead := *rec
-			dead.Attrs = make(map[string]string, len(rec.Attrs)+1)
+			dead.Attrs = make(map[string]string, len(rec.Attrs)+2)
 			for k, v := range rec.Attrs {
 				dead.Attrs[k] = v
 			}
 			dead.Attrs[AttrRejectReason] = string(reason)
+			dead.Attrs[AttrRejectDetail] = detail
 			it.rejected = append(it.rejected, dead)
 		}
 	}

@@ -481,6 +481,11 @@ func TestBadRecordsGoToTheDeadLetterSinkWithTheirReason(t *testing.T) {
 		reasons[r.Key] = r.Attrs[stream.AttrRejectReason]
 	}
 	assert.Equal(t, map[string]string{"2": "feature_count", "4": "nan_feature", "6": "inf_feature", "8": "bad_target"}, reasons)
+	details := map[string]string{}
+	for _, r := range got {
+		details[r.Key] = r.Attrs[stream.AttrRejectDetail]
+	}
+	assert.Equal(t, map[string]string{"2": "2 features, schema has 3", "4": "feature 1 is NaN", "6": "feature 0 is -Inf", "8": "target is +Inf"}, details)
 	assert.Nil(t, recs[2].Attrs, "the source's own record is not changed")
 	assert.Equal(t, 1, dead.Closed())
 }
