@@ -39,8 +39,10 @@ const DefaultInterval = 5 * time.Second
 // "target.") before it, repeated until the name is free; an attribute named
 // like any of those keys, or starting with "attr.", is logged as "attr."
 // and its name. Features level and msg, say, are logged as feature.level
-// and feature.msg. When the logger is not enabled for Debug, the per-record
-// path costs one Enabled call per batch.
+// and feature.msg. Keys the Logger adds on its own (logger.With, a
+// handler's ReplaceAttr) are unknown to Log and may still repeat one of
+// these. When the logger is not enabled for Debug, the per-record path
+// costs one Enabled call per batch.
 //
 // Numbers are rounded to four significant digits (whole numbers from 1,000
 // up) to keep lines short in a terminal; use JSONL for full precision. NaN
