@@ -496,3 +496,78 @@ func TestModelPredictErrorsAreThePredictors(t *testing.T) {
 	_, err = (&stream.Model{}).Transform([]float64{1})
 	assert.ErrorIs(t, err, stream.ErrFeatureCount, "Transform needs no Predictor")
 }
+
+// The retrain at io.EOF ignores MinTrain so that a short stream ends with
+// a model, but a restarted run already has one: it keeps the model it was
+// given rather than end on one trained on fewer records.
+func TestAShortRestartKeepsItsModelAtTheEnd(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	saved := &stream.Model{Schema: testSchema, Predictor: seven, Version: 3, TrainedOn: 5000}
+	tr := &linearTrainer{}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 1, 0)), Trainer: tr,
+		InitialModel: saved, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	assert.Same(t, saved, p.Model())
+	assert.Zero(t, tr.Calls())
+
+	// Without a model to keep, the short stream still ends with one.
+	p = &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 1, 0)), Trainer: &linearTrainer{}, Logger: quiet}
+	require.NoError(t, p.Run(context.Background()))
+	require.NotNil(t, p.Model())
+	assert.Equal(t, 100, p.Model().TrainedOn)
+}
+
+// dropHigh is a frozen Transformer that drops rows, which a Transformer
+// must not do: scoring checks the count as training and Model.Transform do.
+type dropHigh struct{}
+
+func (dropHigh) Transform(_ context.Context, b *stream.Batch) error {
+	out := b.Records[:0]
+	for _, r := range b.Records {
+		if r.Features[0] < 0.5 {
+			out = append(out, r)
+		}
+	}
+	b.Records = out
+	return nil
+}
+
+func TestScoringRefusesATransformerThatDropsRecords(t *testing.T) {
+	first := stream.PredictFunc(func(x []float64) (float64, error) { return x[0], nil })
+	m := &stream.Model{Schema: testSchema, Predictor: first, Version: 1, Transformers: []stream.Transformer{dropHigh{}}}
+	sink := &streamtest.Collector{}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(20, 1, 0)), InitialModel: m, Sink: sink, Logger: quiet}
+	err := p.Run(context.Background())
+	var se *stream.StageError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "predict", se.Stage)
+	assert.ErrorContains(t, err, "transform[0]: made ")
+	assert.Empty(t, sink.Records(), "no record was written with another's score")
+
+	err = m.PredictBatch(context.Background(), stream.Batch{Records: records(20, 1, 0)}, make([]float64, 20))
+	assert.ErrorContains(t, err, "transform[0]: made ")
+}
+
+// A Pipeline whose settings were refused serves no model, not even the
+// InitialModel it refused.
+func TestModelIsNotARefusedInitialModel(t *testing.T) {
+	first := stream.PredictFunc(func(x []float64) (float64, error) { return x[0], nil })
+	m := &stream.Model{Schema: stream.Schema{Features: []string{"c", "b", "a"}, Target: "y"}, Predictor: first, Version: 2}
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(10, 1, 0)), InitialModel: m, Logger: quiet}
+	require.ErrorIs(t, p.Run(context.Background()), stream.ErrInvalidConfig)
+	assert.Nil(t, p.Model())
+}
+
+// A retrain's panic is only logged, so the log carries its stack.
+func TestARetrainPanicLogsItsStack(t *testing.T) {
+	var logged lockedBuffer
+	tr := stream.TrainFunc(func(context.Context, stream.Schema, [][]float64, []float64) (stream.Predictor, error) {
+		panic("trainer bug")
+	})
+	p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, records(100, 1, 0)), Trainer: tr,
+		MinTrain: 10, Logger: textLogger(&logged)}
+	require.NoError(t, p.Run(context.Background()))
+	out := logged.String()
+	assert.Contains(t, out, `error="stream: trainer: panic: trainer bug"`)
+	assert.Contains(t, out, "failure_test.go", "the stack reaches the panicking Trainer")
+}

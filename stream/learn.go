@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -202,7 +203,10 @@ loop:
 	// A retrain that fell due while the last one ran still runs, whatever
 	// NoFinalTrain says: it was counted as folded into the next one.
 	finalDue := l.dues > 0 || !r.p.NoFinalTrain && l.sinceRequest > 0
-	if eof && finalDue && r.p.Trainer != nil && r.readCtx.Err() == nil {
+	// Ignoring MinTrain here gives a short stream a model; a model given
+	// as InitialModel is kept over one trained on fewer records.
+	worthIt := r.p.model.Load() == nil || l.labeled >= r.cfg.minTrain
+	if eof && finalDue && worthIt && r.p.Trainer != nil && r.readCtx.Err() == nil {
 		if r.startRetrain(l, jobs) {
 			<-done
 		}
@@ -302,6 +306,12 @@ func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 		version = m.Version
 	}
 	first := true
+	endFirst := func() { // releases a reader held by WaitForModel
+		if first {
+			close(r.firstRetrain)
+			first = false
+		}
+	}
 	for job := range jobs {
 		m, err := r.fitModel(job, version+1)
 		st := &r.p.stats
@@ -309,10 +319,16 @@ func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 			// Stopped by cancellation or another stage's failure: not a failed retrain.
 		} else if err != nil {
 			st.retrainFailed(err)
-			r.cfg.logger.Warn("retrain failed; keeping the previous model", "error", err, "version", version)
+			attrs := []any{"error", err, "version", version}
+			// A retrain's panic is only logged: its stack goes with it.
+			if pe := (*PanicError)(nil); errors.As(err, &pe) {
+				attrs = append(attrs, "stack", string(pe.Stack))
+			}
+			r.cfg.logger.Warn("retrain failed; keeping the previous model", attrs...)
 		} else {
 			version = m.Version
 			r.p.model.Store(m)
+			endFirst() // the model serves: OnModel need not hold reading back
 			st.retrains.Add(1)
 			st.setModel(m)
 			attrs := []any{"version", m.Version, "records", m.TrainedOn, "duration", m.TrainDuration.Round(time.Millisecond)}
@@ -326,10 +342,7 @@ func (r *run) train(jobs <-chan trainJob, done chan<- struct{}) {
 				}
 			}
 		}
-		if first {
-			close(r.firstRetrain)
-			first = false
-		}
+		endFirst()
 		done <- struct{}{}
 	}
 }

@@ -121,6 +121,10 @@ func (m *Model) predictBatch(ctx context.Context, b Batch, out []float64, s *scr
 			if err := t.Transform(ctx, &s.work); err != nil {
 				return fmt.Errorf("stream: model v%d transform[%d]: %w", m.Version, i, err)
 			}
+			// Scores would land on other records.
+			if s.work.Len() != len(b.Records) {
+				return fmt.Errorf("stream: model v%d transform[%d]: made %d records of %d", m.Version, i, s.work.Len(), len(b.Records))
+			}
 		}
 		for i := range s.work.Records {
 			rows = append(rows, s.work.Records[i].Features)

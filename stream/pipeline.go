@@ -108,8 +108,8 @@ type Pipeline struct {
 	// InitialModel its TrainedOn if more, so that a restarted service does
 	// not swap the model it saved for one trained on fewer records; never
 	// more than Window. The retrain at io.EOF (see NoFinalTrain) does not
-	// wait for it, so a short stream still ends with a model trained on
-	// what it had.
+	// wait for it while there is no model, so a short stream still ends
+	// with a model trained on what it had.
 	MinTrain int
 	// RetrainEvery is how many new labeled records make a retrain due;
 	// default 2,000.
@@ -160,12 +160,13 @@ func (p *Pipeline) now() time.Time {
 // nil before the first has been trained without one. The pipeline scores
 // with the same Model, so treat it as read-only.
 func (p *Pipeline) Model() *Model {
-	if m := p.model.Load(); m != nil {
-		return m
+	// Before Run starts, so that a service starting Run in a goroutine can
+	// serve its saved model at once; once Run has started, only if Run
+	// accepted it.
+	if !p.started.Load() {
+		return p.InitialModel
 	}
-	// Before Run has stored it, so that a service starting Run in a
-	// goroutine can serve its saved model at once.
-	return p.InitialModel
+	return p.model.Load()
 }
 
 // config is a Pipeline's settings with the defaults filled in.
@@ -452,7 +453,10 @@ func (r *run) read(out chan<- *item) {
 	var offset uint64
 	labeled, waited := 0, !r.p.WaitForModel
 	for !r.failed.Load() && r.readCtx.Err() == nil {
-		if !waited && labeled >= r.cfg.minTrain && r.p.model.Load() == nil {
+		if !waited && r.p.model.Load() != nil {
+			waited = true // an InitialModel: nothing to wait for
+		}
+		if !waited && labeled >= r.cfg.minTrain {
 			// The learning stage starts the first retrain once these
 			// records reach it; nothing it does waits for the reader.
 			select {
@@ -462,13 +466,19 @@ func (r *run) read(out chan<- *item) {
 			}
 			waited = true
 		}
+		size := r.cfg.batchSize
+		if !waited {
+			// Read no further than MinTrain labeled records, so that the
+			// rest of a batch is not let through unscored.
+			size = min(size, r.cfg.minTrain-labeled)
+		}
 		var (
 			b    Batch
 			ack  AckFunc
 			rerr error
 		)
 		if err := guard("source", func() error {
-			b, ack, rerr = r.p.Source.Read(r.readCtx, r.cfg.batchSize)
+			b, ack, rerr = r.p.Source.Read(r.readCtx, size)
 			return nil
 		}); err != nil {
 			r.stopReading(err)

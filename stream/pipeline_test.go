@@ -822,3 +822,63 @@ func TestWaitForModelScoresAFastSource(t *testing.T) {
 	err := (&stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), WaitForModel: true}).Run(context.Background())
 	assert.ErrorIs(t, err, stream.ErrInvalidConfig, "no Trainer, no model to wait for")
 }
+
+// The batch that crosses MinTrain is read only up to it, so that every
+// record after the first MinTrain labeled ones is scored whatever the
+// BatchSize; and OnModel, which runs once the model serves, does not hold
+// reading back.
+func TestWaitForModelScoresEveryRecordAfterMinTrain(t *testing.T) {
+	recs := records(3000, 4, 3) // a third unlabeled
+	for _, batch := range []int{100, 256, 1000} {
+		p := &stream.Pipeline{Source: streamtest.NewSlice(testSchema, recs), Trainer: &linearTrainer{},
+			WaitForModel: true, MinTrain: 500, BatchSize: batch, Logger: quiet}
+		require.NoError(t, p.Run(context.Background()))
+		labeled := 0
+		first := 0
+		for i, r := range recs {
+			if r.Labeled() {
+				labeled++
+			}
+			if labeled == 500 {
+				first = i + 1
+				break
+			}
+		}
+		assert.EqualValues(t, len(recs)-first, p.Stats().Scored, "BatchSize %d: all after the record that made 500 labeled", batch)
+	}
+
+	src := streamtest.NewSlice(testSchema, recs)
+	readOn := make(chan struct{})
+	var once sync.Once
+	src.BeforeRead = func(_ context.Context, offset int) error {
+		if offset > 500 {
+			once.Do(func() { close(readOn) })
+		}
+		return nil
+	}
+	held := false
+	p := &stream.Pipeline{Source: src, Trainer: &linearTrainer{}, WaitForModel: true, MinTrain: 100, BatchSize: 50, Logger: quiet,
+		OnModel: func(m *stream.Model) {
+			if m.Version == 1 {
+				select {
+				case <-readOn:
+				case <-time.After(30 * time.Second): // a watchdog, not a wait: reading never resumed
+					held = true
+				}
+			}
+		}}
+	require.NoError(t, p.Run(context.Background()))
+	assert.False(t, held, "reading stayed held while OnModel ran")
+}
+
+// With a model from the start there is nothing to wait for: batches are
+// read whole.
+func TestWaitForModelWithAnInitialModelReadsWholeBatches(t *testing.T) {
+	seven := stream.PredictFunc(func([]float64) (float64, error) { return 7, nil })
+	src := streamtest.NewSlice(testSchema, records(2000, 4, 0))
+	p := &stream.Pipeline{Source: src, Trainer: &linearTrainer{}, WaitForModel: true, MinTrain: 500, BatchSize: 100, Logger: quiet,
+		InitialModel: &stream.Model{Schema: testSchema, Predictor: seven, Version: 1}}
+	require.NoError(t, p.Run(context.Background()))
+	assert.EqualValues(t, 2000, p.Stats().Scored)
+	assert.EqualValues(t, 20, p.Stats().Batches)
+}
