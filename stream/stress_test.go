@@ -763,6 +763,7 @@ func stressIteration(t *testing.T, seed uint64, verbose bool) stressResult {
 		p.Trainer = &stressTrainer{e: e, plan: stressRandPlan(rng, 0.5, 8, faultErr, faultPanic, faultSlow, faultBlock, faultPredErr, faultHeldOut, faultSlow, faultNilPred),
 			err: errors.New("fault: train error"), perr: errors.New("fault: predictor error")}
 	}
+	p.WaitForModel = p.Trainer != nil && rng.IntN(3) == 0
 	var initVersion uint64
 	if rng.IntN(5) == 0 {
 		initVersion = 1 + uint64(rng.IntN(5))
@@ -801,8 +802,8 @@ func stressIteration(t *testing.T, seed uint64, verbose bool) stressResult {
 	}
 
 	if verbose {
-		t.Logf("seed %d: records=%d pBad=%v policy=%d BatchSize=%d Buffer=%d Window=%d MinTrain=%d RetrainEvery=%d Interval=%v NoFinal=%v sink=%v transformers=%d trainer=%v init=%d timer=%v srcPlan=%v ackPlan=%v",
-			seed, nrec, pBad, policy, p.BatchSize, p.Buffer, p.Window, p.MinTrain, p.RetrainEvery, p.RetrainInterval, p.NoFinalTrain,
+		t.Logf("seed %d: records=%d pBad=%v policy=%d BatchSize=%d Buffer=%d Window=%d MinTrain=%d RetrainEvery=%d Interval=%v NoFinal=%v wait=%v sink=%v transformers=%d trainer=%v init=%d timer=%v srcPlan=%v ackPlan=%v",
+			seed, nrec, pBad, policy, p.BatchSize, p.Buffer, p.Window, p.MinTrain, p.RetrainEvery, p.RetrainInterval, p.NoFinalTrain, p.WaitForModel,
 			hasSink, nt, p.Trainer != nil, initVersion, timer != nil, srcPlan, ackPlan)
 	}
 
