@@ -24,7 +24,7 @@
 //	}
 //
 //	// At shutdown: cancel ctx, then wait for the records read to be written.
-//	if err := <-done; err != ctx.Err() { // a clean cancellation returns ctx.Err() itself
+//	if err := <-done; err != nil && err != ctx.Err() { // nil after the source ends, ctx.Err() itself after a clean cancellation
 //		...
 //	}
 //

@@ -134,8 +134,10 @@ func TestASavedModelServesTheNextRun(t *testing.T) {
 		require.Equal(t, math.Float64bits(want), math.Float64bits(got))
 	}
 
+	// The next run retrains once it has had as many records as the saved
+	// model was trained on.
 	next := &stream.Pipeline{
-		Source:       &source.Faker{Seed: 5, Limit: 1000},
+		Source:       &source.Faker{Seed: 5, Limit: int64(saved.TrainedOn) + 500},
 		Transformers: []stream.Transformer{scaler.NewStandard()},
 		Trainer:      forest.Config{Trees: 10, Seed: 1},
 		InitialModel: &loaded,
@@ -144,4 +146,5 @@ func TestASavedModelServesTheNextRun(t *testing.T) {
 	require.NoError(t, next.Run(context.Background()))
 	require.Positive(t, next.Stats().Retrains)
 	assert.Equal(t, saved.Version+next.Stats().Retrains, next.Model().Version, "versions continue from the saved model")
+	assert.GreaterOrEqual(t, next.Model().TrainedOn, saved.TrainedOn)
 }

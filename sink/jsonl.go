@@ -34,7 +34,7 @@ import (
 // keys, or starting with "attr.", is written as "attr." and its name. With
 // features time and age:
 //
-//	{"time":"2026-01-02T15:04:05Z","feature.time":1.7e9,"age":34,…}
+//	{"time":"2026-01-02T15:04:05Z","feature.time":1.7e+09,"age":34,…}
 //
 // Numbers keep full precision; NaN and ±Inf (an unlabeled target, a
 // prediction before the first model) are written as null. Flat objects are

@@ -139,7 +139,9 @@ type Pipeline struct {
 	Logger *slog.Logger
 	// OnModel, if set, is called with each new model right after it is
 	// swapped in, from the trainer goroutine: a place to save or publish
-	// models. The next retrain waits for it to return.
+	// models. The next retrain waits for it to return. A panic in it
+	// stops the run; it has no error to return, so one it cannot handle
+	// is its own to log.
 	OnModel func(*Model)
 
 	started atomic.Bool

@@ -41,7 +41,9 @@ type Transformer interface {
 // Fitter leave it. Freeze returns an immutable snapshot of the state learned
 // so far, which a Model applies as the preprocessing its predictor was
 // trained with. The pipeline calls Fit, Freeze and, to feed a later Fitter,
-// the Fitter's own Transform from one goroutine only.
+// the Fitter's own Transform from one goroutine only. An error from Fit,
+// or a panic in Fit or Freeze, stops the run: Freeze is called on the
+// live path, as each retrain starts, and cannot fail.
 type Fitter interface {
 	Transformer
 	Fit(ctx context.Context, b Batch) error

@@ -3,9 +3,10 @@
 // (TestSource, TestSink, TestTransformer, TestTrainer) that a stage's author
 // runs from their own tests to check it keeps the contracts of package stream.
 //
-// Run those tests with -race: the checks use a stage from many goroutines at
-// once, as a Pipeline does, and a data race in a stage that is not safe for
-// concurrent use often gives right answers without the race detector.
+// Run those tests with -race: TestTransformer and TestTrainer use the stage
+// from many goroutines at once, as a Pipeline and its Models may, and a
+// data race in a stage that is not safe for concurrent use often gives
+// right answers without the race detector.
 package streamtest
 
 import (
