@@ -65,7 +65,9 @@
 // persistence are exact and independent of the library.
 //
 // As a Pipeline's Trainer, a ClassifierConfig takes targets that are class
-// indices, and the model's Predict gives the most likely class; the live
+// indices (as a stream.TargetChecker, it has a record with any other
+// target refused on arrival as a bad record, instead of failing every
+// retrain), and the model's Predict gives the most likely class; the live
 // accuracy is Stats().Live.Correct, and a sink.Log with Classifier set
 // logs it. For the class probabilities, hand the Classifier the row as the model transforms
 // it:
