@@ -27,16 +27,21 @@ const minHugeBlocks = 4 * hugePage / int(unsafe.Sizeof(block{}))
 // whoever holds the blocks must hold the owner too, and keep it alive
 // (runtime.KeepAlive) until done with them. For an array in the Go heap
 // the owner is nil.
-func newBlocks(n int) ([]block, *blockOwner) {
-	if n < minHugeBlocks {
-		return make([]block, n), nil
+func newBlocks(n int) ([]block, *blockOwner) { return newMapped[block](n) }
+
+// newMapped is newBlocks for an array of any type without pointers: one
+// of at least 8 MiB is mapped outside the Go heap on huge pages.
+func newMapped[T any](n int) ([]T, *blockOwner) {
+	elem := unsafe.Sizeof(*new(T))
+	if uintptr(n)*elem < 4*hugePage {
+		return make([]T, n), nil
 	}
-	size := (uintptr(n)*unsafe.Sizeof(block{}) + hugePage - 1) &^ (hugePage - 1)
+	size := (uintptr(n)*elem + hugePage - 1) &^ (hugePage - 1)
 	// One huge page more than needed, to start on a huge-page boundary.
 	// Only pages written to take memory.
 	mem, err := syscall.Mmap(-1, 0, int(size+hugePage), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
-		return make([]block, n), nil
+		return make([]T, n), nil
 	}
 	skip := (hugePage - uintptr(unsafe.Pointer(&mem[0]))%hugePage) % hugePage
 	body := mem[skip : skip+size]
@@ -44,5 +49,5 @@ func newBlocks(n int) ([]block, *blockOwner) {
 	_ = syscall.Madvise(body, syscall.MADV_HUGEPAGE)
 	owner := new(blockOwner)
 	runtime.AddCleanup(owner, func(mem []byte) { _ = syscall.Munmap(mem) }, mem)
-	return unsafe.Slice((*block)(unsafe.Pointer(&body[0])), n), owner
+	return unsafe.Slice((*T)(unsafe.Pointer(&body[0])), n), owner
 }
