@@ -7,6 +7,7 @@ require (
 	github.com/malaschitz/randomForest v0.0.0-20251101172028-7c30b8b21d88
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.41.0
 	golang.org/x/time v0.14.0
 )
 

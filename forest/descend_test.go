@@ -14,6 +14,7 @@ import (
 // same trees still walk, at the same exits, and that the same leaf values
 // were stored. The two may order the trees differently.
 func TestDescendRoundMatchesPortable(t *testing.T) {
+	useBlockLayout(t, true)
 	X, y := friedman1(800, 1, 40)
 	r, err := Config{Trees: 20, Seed: 5}.Fit(context.Background(), X, y)
 	require.NoError(t, err)
@@ -60,6 +61,7 @@ func TestDescendRoundMatchesPortable(t *testing.T) {
 // rows through one tree, including rows that reach their leaves in
 // different rounds.
 func TestDescendRowsMatchesPortable(t *testing.T) {
+	useBlockLayout(t, true)
 	X, y := friedman1(800, 1, 41)
 	r, err := Config{Trees: 3, Seed: 6}.Fit(context.Background(), X, y)
 	require.NoError(t, err)

@@ -271,6 +271,16 @@ func (r *Regressor) UnmarshalBinary(data []byte) error {
 		*r = out
 		return nil
 	}
+	if useCodeLayout(p) {
+		out.codes, out.owner, out.sizes, err = layoutCodes(p, nt, runtime.GOMAXPROCS(0), func(t int) ([]node, int32, int) {
+			return nodes, roots[t], int(size(t))
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrFormat, err)
+		}
+		*r = out
+		return nil
+	}
 	out.blocks, out.owner, out.exits, out.sizes, err = layoutBlocks(nt, runtime.GOMAXPROCS(0), func(t int) ([]node, int32, int) {
 		return nodes, roots[t], int(size(t))
 	})

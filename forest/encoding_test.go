@@ -259,9 +259,9 @@ func FuzzUnmarshalRegressor(f *testing.F) {
 	})
 }
 
-// checkWalksAgree checks that Predict, PredictBatch and, for block
-// layouts, the portable walk give the same bits on a few rows that go
-// different ways: all left, all right, and mixed.
+// checkWalksAgree checks that Predict, PredictBatch, the portable walk of
+// the layout and a walk of the nodes r.tree rebuilds give the same bits on
+// a few rows that go different ways: all left, all right, and mixed.
 func checkWalksAgree(t *testing.T, r *Regressor) {
 	t.Helper()
 	p := r.NumFeatures()
@@ -286,10 +286,11 @@ func checkWalksAgree(t *testing.T, r *Regressor) {
 		if math.Float64bits(got) != math.Float64bits(batch[i]) || math.Float64bits(got) != math.Float64bits(portable[i]) {
 			t.Fatalf("row %d: Predict %v, PredictBatch %v, portable batch %v", i, got, batch[i], portable[i])
 		}
-		if r.exits != nil {
-			if w := r.walkBlocks(x, true); math.Float64bits(w) != math.Float64bits(got) {
-				t.Fatalf("row %d: Predict %v, portable walk %v", i, got, w)
-			}
+		if w, ok := portableWalk(r, x); ok && math.Float64bits(w) != math.Float64bits(got) {
+			t.Fatalf("row %d: Predict %v, portable walk %v", i, got, w)
+		}
+		if w := nodeWalk(r, x); math.Float64bits(w) != math.Float64bits(got) {
+			t.Fatalf("row %d: Predict %v, node walk %v", i, got, w)
 		}
 	}
 }

@@ -39,6 +39,38 @@ func friedman1(n int, noise float64, seed uint64) ([][]float64, []float64) {
 	return X, y
 }
 
+// useBlockLayout sets whether models built until the test ends keep the
+// three-level blocks even where the code layout is available, so that
+// tests cover both layouts on one machine.
+func useBlockLayout(t testing.TB, on bool) {
+	old := forceBlockLayout
+	forceBlockLayout = on
+	t.Cleanup(func() { forceBlockLayout = old })
+}
+
+// portableWalk predicts x with the portable walk of r's layout, if it has
+// one besides the node walk.
+func portableWalk(r *Regressor, x []float64) (float64, bool) {
+	switch {
+	case r.codes != nil:
+		return r.codes.walkCodes(x, false), true
+	case r.exits != nil:
+		return r.walkBlocks(x, true), true
+	}
+	return 0, false
+}
+
+// nodeWalk predicts x by walking every tree's nodes as r.tree rebuilds
+// them, one tree after another, adding the leaf values in tree order.
+func nodeWalk(r *Regressor, x []float64) float64 {
+	sum := 0.0
+	for t := range r.NumTrees() {
+		nodes := r.tree(t, nil)
+		sum += nodes[leafOf(nodes, x)].thr
+	}
+	return sum / float64(r.NumTrees())
+}
+
 func mse(t testing.TB, r *Regressor, X [][]float64, y []float64) float64 {
 	t.Helper()
 	out := make([]float64, len(X))

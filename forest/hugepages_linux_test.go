@@ -91,11 +91,21 @@ func TestNewBlocksUnmappedWhenUnreachable(t *testing.T) {
 // TestHugeModelPredicts checks a forest whose blocks lie outside the Go
 // heap, trained and decoded.
 func TestHugeModelPredicts(t *testing.T) {
+	for _, blocks := range []bool{false, true} {
+		t.Run(fmt.Sprintf("blocks=%v", blocks), func(t *testing.T) {
+			useBlockLayout(t, blocks)
+			testHugeModelPredicts(t)
+		})
+	}
+}
+
+func testHugeModelPredicts(t *testing.T) {
 	X, y := friedman1(50000, 1, 40)
 	c := Config{Trees: 12, Seed: 5}
 	r, err := c.Fit(context.Background(), X, y)
 	require.NoError(t, err)
 	require.NotNil(t, r.owner, "%d blocks", len(r.blocks))
+	require.Equal(t, useCodeLayout(10), r.codes != nil)
 	trees := grownTrees(t, X, y, c)
 	rows := rowsOnThresholds(trees, 10, 200, 41)
 	data, err := r.MarshalBinary()

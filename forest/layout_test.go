@@ -53,7 +53,12 @@ func rowsOnThresholds(trees []tree, p, n int, seed uint64) [][]float64 {
 }
 
 func TestLayoutPredictsAsGrownTrees(t *testing.T) {
-	for _, p := range []int{10, blockFeatures, blockFeatures + 1} {
+	for _, tc := range []struct {
+		p      int
+		blocks bool
+	}{{10, false}, {10, true}, {codeFeatures, false}, {codeFeatures + 1, false}, {blockFeatures, false}, {blockFeatures + 1, false}} {
+		useBlockLayout(t, tc.blocks)
+		p := tc.p
 		X, y := friedman1(600, 1, 30)
 		if p > 10 {
 			X = widen(X, p, 31)
@@ -62,7 +67,8 @@ func TestLayoutPredictsAsGrownTrees(t *testing.T) {
 		trees := grownTrees(t, X, y, c)
 		r, err := c.Fit(context.Background(), X, y)
 		require.NoError(t, err)
-		assert.Equal(t, p <= blockFeatures, r.exits != nil, "p=%d: block layout", p)
+		assert.Equal(t, useCodeLayout(p), r.codes != nil, "p=%d: code layout", p)
+		assert.Equal(t, !useCodeLayout(p) && p <= blockFeatures, r.exits != nil, "p=%d: block layout", p)
 
 		requirePredictsAsGrown(t, r, trees, rowsOnThresholds(trees, p, 400, uint64(p)), fmt.Sprintf("p=%d", p))
 		for ti := range trees {
@@ -111,8 +117,8 @@ func requirePredictsAsGrown(t *testing.T, r *Regressor, trees []tree, rows [][]f
 		require.Equal(t, math.Float64bits(want), math.Float64bits(got), "%s row %d", label, i)
 		require.Equal(t, math.Float64bits(want), math.Float64bits(out[i]), "%s batch row %d", label, i)
 		require.Equal(t, math.Float64bits(want), math.Float64bits(portable[i]), "%s portable batch row %d", label, i)
-		if r.exits != nil {
-			require.Equal(t, math.Float64bits(want), math.Float64bits(r.walkBlocks(x, true)), "%s portable row %d", label, i)
+		if w, ok := portableWalk(r, x); ok {
+			require.Equal(t, math.Float64bits(want), math.Float64bits(w), "%s portable row %d", label, i)
 		}
 	}
 }
@@ -164,6 +170,15 @@ func TestWideModelRoundTrip(t *testing.T) {
 // never produces, with leaves at every level of a block, and checks
 // predictions against the format's rule: x[feature] <= value goes left.
 func TestDecodedTreeShapes(t *testing.T) {
+	for _, blocks := range []bool{false, true} {
+		t.Run(fmt.Sprintf("blocks=%v", blocks), func(t *testing.T) {
+			useBlockLayout(t, blocks)
+			testDecodedTreeShapes(t)
+		})
+	}
+}
+
+func testDecodedTreeShapes(t *testing.T) {
 	// Tree 0: a lone leaf. Tree 1: a leaf right below the root, then a
 	// path five splits deep that crosses from one block to the next:
 	//
@@ -223,7 +238,9 @@ func TestDecodedTreeShapes(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, (7+c.leaf)/2, got, "x=%v", c.x)
 		assert.Equal(t, got, out[i], "x=%v batch", c.x)
-		assert.Equal(t, got, r.walkBlocks(c.x, true), "x=%v portable", c.x)
+		w, ok := portableWalk(&r, c.x)
+		require.True(t, ok)
+		assert.Equal(t, got, w, "x=%v portable", c.x)
 		assert.Equal(t, got, portable[i], "x=%v portable batch", c.x)
 	}
 }
@@ -232,6 +249,7 @@ func TestDecodedTreeShapes(t *testing.T) {
 // page seldom: laid out depth-first, this forest's walks would meet 0.62
 // pages a block visited; clustered they meet 0.50.
 func TestLayoutClustersPages(t *testing.T) {
+	useBlockLayout(t, true)
 	X, y := friedman1(4000, 1, 5)
 	r, err := Config{Trees: 8, Seed: 2}.Fit(context.Background(), X, y)
 	require.NoError(t, err)

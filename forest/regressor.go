@@ -31,10 +31,13 @@ const rowBlock = 1 << 16
 // The zero value is an empty model whose methods return ErrNotTrained.
 type Regressor struct {
 	p int
-	// With at most blockFeatures features the trees are laid out in blocks
-	// and exits holds each tree's root exit; otherwise nodes holds the
-	// nodes of all trees, one after another, and roots each tree's root.
-	// A method that walks blocks keeps owner alive until it is done.
+	// A model of at most codeFeatures features, where useCodeLayout
+	// allows, is laid out in codes. Otherwise, with at most
+	// blockFeatures features the trees are laid out in blocks and exits
+	// holds each tree's root exit; with more, nodes holds the nodes of
+	// all trees, one after another, and roots each tree's root. A method
+	// that walks codes or blocks keeps owner alive until it is done.
+	codes   *codeLayout
 	blocks  []block
 	owner   *blockOwner
 	exits   []uint64
@@ -88,10 +91,21 @@ func (c Config) Fit(ctx context.Context, X [][]float64, y []float64) (*Regressor
 	return r, nil
 }
 
-// assemble lays the trees out for prediction: in blocks if the model has at
-// most blockFeatures features, else one node array after another.
+// assemble lays the trees out for prediction: in codeBlocks if
+// useCodeLayout allows, else in blocks if the model has at most
+// blockFeatures features, else one node array after another.
 func assemble(p int, trees []tree, workers int) (*Regressor, error) {
 	r := &Regressor{p: p, workers: workers}
+	if useCodeLayout(p) {
+		var err error
+		r.codes, r.owner, r.sizes, err = layoutCodes(p, len(trees), workers, func(t int) ([]node, int32, int) {
+			return trees[t].nodes, 0, len(trees[t].nodes)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 	if p <= blockFeatures {
 		var err error
 		r.blocks, r.owner, r.exits, r.sizes, err = layoutBlocks(len(trees), workers, func(t int) ([]node, int32, int) {
@@ -260,10 +274,21 @@ func (r *Regressor) Predict(x []float64) (float64, error) {
 	if err := checkRow(x, r.p); err != nil {
 		return 0, err
 	}
+	if r.codes != nil {
+		return r.predictCodes(x), nil
+	}
 	if r.exits != nil {
 		return r.predictBlocks(x), nil
 	}
 	return r.predictNodes(x), nil
+}
+
+// predictCodes codes x and walks the trees in rounds, chunkTrees trees at
+// a time, as predictBlocks does, adding the leaf values in tree order.
+func (r *Regressor) predictCodes(x []float64) float64 {
+	v := r.codes.walkCodes(x, true)
+	runtime.KeepAlive(r.owner)
+	return v
 }
 
 // chunkTrees is how many trees predict scores before adding up their
@@ -382,6 +407,17 @@ func (r *Regressor) predictBatch(X [][]float64, out []float64, portable bool) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	if r.codes != nil {
+		// Each row as Predict walks it: one row's walk already keeps
+		// many misses in flight, and its codes serve every tree.
+		parallelRows(len(X), workers, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				out[i] = r.codes.walkCodes(X[i], !portable)
+			}
+		})
+		runtime.KeepAlive(r.owner)
+		return
+	}
 	nt := r.NumTrees()
 	parallelRows(len(X), workers, func(lo, hi int) {
 		// Trees outside, rows inside: a block of rows passes through one
@@ -492,7 +528,7 @@ func (r *Regressor) FeatureImportances() []float64 {
 func (r *Regressor) NumFeatures() int { return r.p }
 
 // NumTrees returns the number of trees in the forest.
-func (r *Regressor) NumTrees() int { return len(r.exits) + len(r.roots) }
+func (r *Regressor) NumTrees() int { return len(r.sizes) }
 
 // NumNodes returns the total number of nodes of all trees.
 func (r *Regressor) NumNodes() int {
@@ -507,6 +543,14 @@ func (r *Regressor) NumNodes() int {
 // relative to the root, in the layout training produces. sc may be nil; if
 // not, the result is valid until the next call with sc.
 func (r *Regressor) tree(t int, sc *treeScratch) []node {
+	if r.codes != nil {
+		if sc == nil {
+			sc = new(treeScratch)
+		}
+		nodes := r.codes.codeTree(t, r.p, sc)
+		runtime.KeepAlive(r.owner)
+		return nodes
+	}
 	if r.exits != nil {
 		if sc == nil {
 			sc = new(treeScratch)
