@@ -187,36 +187,41 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 		return nil, nil, nil, fmt.Errorf("%d blocks and %d leaves, at most %d supported", total.blocks, total.leaves, uint32(noBlock-1))
 	}
 
-	// Every feature's thresholds, sorted and without repeats.
-	thr := make([][]float64, p)
+	// Every feature's thresholds as ordered keys (see orderedKey), each
+	// with the place of its split among all nodes, sorted so that one
+	// pass over each feature finds its distinct thresholds, takes the
+	// pivots among them and gives every split its code.
+	nodeOff := make([]int, nt+1)
+	for t := range nt {
+		nodeOff[t+1] = nodeOff[t] + int(sizes[t])
+	}
+	keys := make([][]uint64, p)
+	at := make([][]uint32, p)
 	for f := range p {
-		thr[f] = make([]float64, total.splits[f])
+		keys[f] = make([]uint64, total.splits[f])
+		at[f] = make([]uint32, total.splits[f])
 	}
 	forEachTree(nt, workers, func(_, t int) {
 		nodes, base, n := tree(t)
-		at := cnt[t].splits
+		j := cnt[t].splits
 		for i := range n {
 			nd := nodes[base+int32(i)]
 			if !nd.isLeaf(base + int32(i)) {
-				thr[nd.feat][at[nd.feat]] = nd.thr
-				at[nd.feat]++
+				keys[nd.feat][j[nd.feat]] = orderedKey(nd.thr)
+				at[nd.feat][j[nd.feat]] = uint32(nodeOff[t] + i)
+				j[nd.feat]++
 			}
 		}
 	})
+	codes := make([]uint16, nodeOff[nt]) // each split's code
 	pivots := make([][]float64, p)
-	forEachTree(p, workers, func(_, f int) {
-		d := thr[f]
-		slices.Sort(d)
-		d = slices.Compact(d)
-		if m := maxPivots; len(d) > m {
-			// Evenly spaced in sorted order, in place: i*len/m >= i.
-			for i := range m {
-				d[i] = d[int(int64(i)*int64(len(d))/int64(m))]
-			}
-			d = d[:m]
-		}
-		pivots[f] = d
+	sorters := make([]radixSorter, workers)
+	forEachTree(p, workers, func(w, f int) {
+		k, pos := sorters[w].sort(keys[f], at[f])
+		// The pivots lie in the sorter's memory, which the next sort reuses.
+		pivots[f] = slices.Clone(pickPivots(k, pos, codes))
 	})
+	keys, at = nil, nil
 	cl := &codeLayout{npiv: make([]int32, p)}
 	pad := 8 // a power of 8 above every count, so that each ends in +Inf
 	for f := range p {
@@ -238,10 +243,19 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 	cl.blocks = mem[:total.blocks]
 	floats := unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(mem[total.blocks:]))), nfloat)
 	cl.leaves, cl.keys = floats[:total.leaves], floats[total.leaves:]
+	// Pages are mapped on first write: written in order, a part for each
+	// worker, they map much faster than in the order the trees fill them
+	// (see layoutBlocks).
+	const chunk = 2 << 20 / int(unsafe.Sizeof(codeBlock{}))
+	forEachTree((len(mem)+chunk-1)/chunk, workers, func(_, c int) {
+		for i := c * chunk; i < min(len(mem), (c+1)*chunk); i += 4096 / int(unsafe.Sizeof(codeBlock{})) {
+			mem[i].feat[0] = 0
+		}
+	})
 	forEachTree(p, workers, func(_, f int) {
 		cl.buildKeys(f, pivots[f])
 	})
-	thr, pivots = nil, nil
+	pivots = nil
 
 	cl.roots = make([]uint32, nt)
 	cl.rootLeaf = make([]float64, nt)
@@ -249,7 +263,7 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 	sides := make([][]float64, nt)
 	errs := make([]error, nt)
 	forEachTree(nt, workers, func(w, t int) {
-		nodes, base, n := tree(t)
+		nodes, base, _ := tree(t)
 		if nodes[base].isLeaf(base) {
 			cl.roots[t], cl.rootLeaf[t] = noBlock, nodes[base].thr
 			return
@@ -257,7 +271,7 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 		cl.roots[t] = uint32(cnt[t].blocks)
 		cb := &builders[w]
 		cb.side = cb.side[:0]
-		errs[t] = cl.layTree(cb, nodes, base, n, cnt[t].blocks, cnt[t+1].blocks, cnt[t].leaves, cnt[t+1].leaves)
+		errs[t] = cl.layTree(cb, nodes, base, codes[nodeOff[t]-int(base):], cnt[t].blocks, cnt[t+1].blocks, cnt[t].leaves, cnt[t+1].leaves)
 		sides[t] = slices.Clone(cb.side)
 	})
 	for t, err := range errs {
@@ -283,6 +297,108 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 	return cl, owner, sizes, nil
 }
 
+// orderedKey maps a value that is not NaN to a key whose unsigned order is
+// the values' order, -0 coming right before +0.
+func orderedKey(v float64) uint64 {
+	b := math.Float64bits(v)
+	if b>>63 != 0 {
+		return ^b
+	}
+	return b | 1<<63
+}
+
+// fromOrderedKey inverts orderedKey.
+func fromOrderedKey(k uint64) float64 {
+	if k>>63 != 0 {
+		return math.Float64frombits(k &^ (1 << 63))
+	}
+	return math.Float64frombits(^k)
+}
+
+// pickPivots takes a feature's pivots among its thresholds, keys sorted,
+// split pos[j] holding threshold keys[j]: all the distinct ones if there
+// are at most maxPivots, else maxPivots evenly spaced among them. It sets
+// codes[pos[j]] to each split's code and returns the pivots, in keys'
+// memory.
+func pickPivots(keys []uint64, pos []uint32, codes []uint16) []float64 {
+	distinct := 0
+	for j, k := range keys {
+		if j == 0 || fromOrderedKey(k) != fromOrderedKey(keys[j-1]) {
+			distinct++
+		}
+	}
+	m := min(distinct, maxPivots)
+	// Distinct value d is pivot k when k*distinct/m == d, the k-th of m
+	// spaced evenly. A threshold that is distinct value d has code
+	// 2*#{pivots < d} + [d is a pivot].
+	pivotAt := func(k int) int { return int(int64(k) * int64(distinct) / int64(m)) }
+	// The distinct values overwrite the keys as they are read.
+	vals := unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(keys))), len(keys))
+	d, k := -1, 0 // the current distinct value, #{pivots below it}
+	var code uint16
+	for j, key := range keys {
+		if v := fromOrderedKey(key); d < 0 || v != vals[d] {
+			d++
+			vals[d] = v // d <= j
+			for k < m && pivotAt(k) < d {
+				k++
+			}
+			code = uint16(2 * k)
+			if k < m && pivotAt(k) == d {
+				code++
+			}
+		}
+		codes[pos[j]] = code
+	}
+	for i := range m {
+		vals[i] = vals[pivotAt(i)] // pivotAt(i) >= i
+	}
+	return vals[:m]
+}
+
+// radixSorter sorts keys with their places, reusing its buffers.
+type radixSorter struct {
+	keys []uint64
+	pos  []uint32
+}
+
+// sort sorts keys, and pos along, by least significant digit first, a
+// byte at a time, skipping the bytes all keys share. It returns the sorted
+// slices, which are either the arguments or the sorter's buffers.
+func (rs *radixSorter) sort(keys []uint64, pos []uint32) ([]uint64, []uint32) {
+	n := len(keys)
+	if cap(rs.keys) < n {
+		rs.keys, rs.pos = make([]uint64, n), make([]uint32, n)
+	}
+	tk, tp := rs.keys[:n], rs.pos[:n]
+	var count [8][256]int
+	for _, k := range keys {
+		for b := range 8 {
+			count[b][byte(k>>(8*b))]++
+		}
+	}
+	for b := range 8 {
+		c := &count[b]
+		if n == 0 || c[byte(keys[0]>>(8*b))] == n {
+			continue
+		}
+		sum := 0
+		for i, v := range c {
+			c[i] = sum
+			sum += v
+		}
+		for j, k := range keys {
+			d := byte(k >> (8 * b))
+			tk[c[d]], tp[c[d]] = k, pos[j]
+			c[d]++
+		}
+		keys, tk = tk, keys
+		pos, tp = tp, pos
+	}
+	rs.keys, rs.pos = tk, tp
+	return keys, pos
+}
+
 // buildKeys lays out feature f's pivots as a static 8-ary search tree: level
 // 0 has 8 keys, level l has 8^(l+1), and the last level is the pivots
 // padded with +Inf. Each key above the last is the largest of the 8 below
@@ -303,11 +419,11 @@ func (cl *codeLayout) buildKeys(f int, pivots []float64) {
 	}
 }
 
-// layTree lays out the tree nodes[base:base+n] breadth-first by blocks in
-// blocks [first, end), its leaf values in leaves [leaf, leafEnd), and the
-// thresholds that need exact decisions in cb.side, sideBase counting from
-// its start.
-func (cl *codeLayout) layTree(cb *codeBuilder, nodes []node, base int32, n, first, end, leaf, leafEnd int) error {
+// layTree lays out the tree rooted at nodes[base] breadth-first by blocks
+// in blocks [first, end), its leaf values in leaves [leaf, leafEnd), and
+// the thresholds that need exact decisions in cb.side, sideBase counting
+// from its start. codes[i] is the code of split nodes[i].
+func (cl *codeLayout) layTree(cb *codeBuilder, nodes []node, base int32, codes []uint16, first, end, leaf, leafEnd int) error {
 	cb.queue = append(cb.queue[:0], base)
 	next := first + 1
 	for qi := 0; qi < len(cb.queue); qi++ {
@@ -334,11 +450,11 @@ func (cl *codeLayout) layTree(cb *codeBuilder, nodes []node, base int32, n, firs
 				continue
 			}
 			nd := nodes[i]
-			c := cl.code(int(nd.feat), nd.thr)
+			c := codes[i]
 			b.codes[s], b.feat[s] = c^codeBias, uint8(nd.feat)
 			// A threshold that is not a pivot, or is one only as
-			// -0 is +0, is decided exactly on a tie.
-			if c&1 == 0 || math.Float64bits(cl.pivots(int(nd.feat))[c>>1]) != math.Float64bits(nd.thr) {
+			// -0 equals +0, is decided exactly on a tie.
+			if c&1 == 0 || nd.thr == 0 && math.Float64bits(cl.pivots(int(nd.feat))[c>>1]) != math.Float64bits(nd.thr) {
 				b.exactMask |= 1 << s
 				cb.side = append(cb.side, nd.thr)
 			}
