@@ -127,7 +127,6 @@ func (cl *codeLayout) childOrLeaf(b *codeBlock, e int) (uint32, float64, bool) {
 // codeBuilder is one worker's buffers for laying out trees.
 type codeBuilder struct {
 	queue []int32
-	side  []float64
 }
 
 // layoutCodes lays out nt trees in codeBlocks on up to workers goroutines
@@ -195,11 +194,9 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 	for t := range nt {
 		nodeOff[t+1] = nodeOff[t] + int(sizes[t])
 	}
-	keys := make([][]uint64, p)
-	at := make([][]uint32, p)
+	keys := make([][]placedKey, p)
 	for f := range p {
-		keys[f] = make([]uint64, total.splits[f])
-		at[f] = make([]uint32, total.splits[f])
+		keys[f] = make([]placedKey, total.splits[f])
 	}
 	forEachTree(nt, workers, func(_, t int) {
 		nodes, base, n := tree(t)
@@ -207,21 +204,20 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 		for i := range n {
 			nd := nodes[base+int32(i)]
 			if !nd.isLeaf(base + int32(i)) {
-				keys[nd.feat][j[nd.feat]] = orderedKey(nd.thr)
-				at[nd.feat][j[nd.feat]] = uint32(nodeOff[t] + i)
+				keys[nd.feat][j[nd.feat]] = placedKey{orderedKey(nd.thr), uint32(nodeOff[t] + i)}
 				j[nd.feat]++
 			}
 		}
 	})
 	codes := make([]uint16, nodeOff[nt]) // each split's code
 	pivots := make([][]float64, p)
-	sorters := make([]radixSorter, workers)
+	sorters := make([][]placedKey, workers)
 	forEachTree(p, workers, func(w, f int) {
-		k, pos := sorters[w].sort(keys[f], at[f])
-		// The pivots lie in the sorter's memory, which the next sort reuses.
-		pivots[f] = slices.Clone(pickPivots(k, pos, codes))
+		var k []placedKey
+		k, sorters[w] = radixSort(keys[f], sorters[w])
+		pivots[f] = pickPivots(k, codes)
 	})
-	keys, at = nil, nil
+	keys, sorters = nil, nil
 	cl := &codeLayout{npiv: make([]int32, p)}
 	pad := 8 // a power of 8 above every count, so that each ends in +Inf
 	for f := range p {
@@ -259,9 +255,20 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 
 	cl.roots = make([]uint32, nt)
 	cl.rootLeaf = make([]float64, nt)
+	// Every tree's thresholds that need exact decisions go to the part of
+	// side as long as its splits, and then move up behind the previous
+	// tree's.
+	splitOff := make([]int, nt+1)
+	for t := range nt {
+		splitOff[t+1] = splitOff[t]
+		for f := range p {
+			splitOff[t+1] += cnt[t+1].splits[f] - cnt[t].splits[f]
+		}
+	}
 	builders := make([]codeBuilder, workers)
-	sides := make([][]float64, nt)
+	nside := make([]int, nt)
 	errs := make([]error, nt)
+	cl.side = make([]float64, splitOff[nt])
 	forEachTree(nt, workers, func(w, t int) {
 		nodes, base, _ := tree(t)
 		if nodes[base].isLeaf(base) {
@@ -269,31 +276,26 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 			return
 		}
 		cl.roots[t] = uint32(cnt[t].blocks)
-		cb := &builders[w]
-		cb.side = cb.side[:0]
-		errs[t] = cl.layTree(cb, nodes, base, codes[nodeOff[t]-int(base):], cnt[t].blocks, cnt[t+1].blocks, cnt[t].leaves, cnt[t+1].leaves)
-		sides[t] = slices.Clone(cb.side)
+		nside[t], errs[t] = cl.layTree(&builders[w], nodes, base, codes[nodeOff[t]-int(base):], cnt[t].blocks, cnt[t+1].blocks,
+			cnt[t].leaves, cnt[t+1].leaves, cl.side[splitOff[t]:splitOff[t+1]])
 	})
 	for t, err := range errs {
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("tree %d: %w", t, err)
 		}
 	}
-	nside := 0
-	for _, s := range sides {
-		nside += len(s)
-	}
-	cl.side = make([]float64, 0, nside)
-	for t, s := range sides {
-		if len(s) == 0 {
+	n := 0
+	for t := range nt {
+		if nside[t] == 0 {
 			continue
 		}
-		off := uint32(len(cl.side))
-		cl.side = append(cl.side, s...)
+		copy(cl.side[n:], cl.side[splitOff[t]:splitOff[t]+nside[t]])
 		for i := cnt[t].blocks; i < cnt[t+1].blocks; i++ {
-			cl.blocks[i].sideBase += off
+			cl.blocks[i].sideBase += uint32(n)
 		}
+		n += nside[t]
 	}
+	cl.side = cl.side[:n:n]
 	return cl, owner, sizes, nil
 }
 
@@ -315,15 +317,21 @@ func fromOrderedKey(k uint64) float64 {
 	return math.Float64frombits(^k)
 }
 
-// pickPivots takes a feature's pivots among its thresholds, keys sorted,
-// split pos[j] holding threshold keys[j]: all the distinct ones if there
-// are at most maxPivots, else maxPivots evenly spaced among them. It sets
-// codes[pos[j]] to each split's code and returns the pivots, in keys'
-// memory.
-func pickPivots(keys []uint64, pos []uint32, codes []uint16) []float64 {
+// placedKey is a threshold's orderedKey and the place of its split among
+// all the forest's nodes.
+type placedKey struct {
+	key uint64
+	at  uint32
+}
+
+// pickPivots takes a feature's pivots among its thresholds, sorted by key:
+// all the distinct ones if there are at most maxPivots, else maxPivots
+// evenly spaced among them. It sets codes[k.at] to each split's code and
+// returns the pivots, in keys' memory.
+func pickPivots(keys []placedKey, codes []uint16) []float64 {
 	distinct := 0
 	for j, k := range keys {
-		if j == 0 || fromOrderedKey(k) != fromOrderedKey(keys[j-1]) {
+		if j == 0 || fromOrderedKey(k.key) != fromOrderedKey(keys[j-1].key) {
 			distinct++
 		}
 	}
@@ -332,14 +340,15 @@ func pickPivots(keys []uint64, pos []uint32, codes []uint16) []float64 {
 	// spaced evenly. A threshold that is distinct value d has code
 	// 2*#{pivots < d} + [d is a pivot].
 	pivotAt := func(k int) int { return int(int64(k) * int64(distinct) / int64(m)) }
-	// The distinct values overwrite the keys as they are read.
-	vals := unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(keys))), len(keys))
+	// The distinct values overwrite the keys' first words as they are
+	// read.
+	vals := keys
 	d, k := -1, 0 // the current distinct value, #{pivots below it}
 	var code uint16
-	for j, key := range keys {
-		if v := fromOrderedKey(key); d < 0 || v != vals[d] {
+	for _, key := range keys {
+		if v := fromOrderedKey(key.key); d < 0 || v != math.Float64frombits(vals[d].key) {
 			d++
-			vals[d] = v // d <= j
+			vals[d].key = math.Float64bits(v) // d <= j
 			for k < m && pivotAt(k) < d {
 				k++
 			}
@@ -348,55 +357,49 @@ func pickPivots(keys []uint64, pos []uint32, codes []uint16) []float64 {
 				code++
 			}
 		}
-		codes[pos[j]] = code
+		codes[key.at] = code
 	}
-	for i := range m {
-		vals[i] = vals[pivotAt(i)] // pivotAt(i) >= i
+	piv := make([]float64, m)
+	for i := range piv {
+		piv[i] = math.Float64frombits(vals[pivotAt(i)].key)
 	}
-	return vals[:m]
+	return piv
 }
 
-// radixSorter sorts keys with their places, reusing its buffers.
-type radixSorter struct {
-	keys []uint64
-	pos  []uint32
-}
-
-// sort sorts keys, and pos along, by least significant digit first, a
-// byte at a time, skipping the bytes all keys share. It returns the sorted
-// slices, which are either the arguments or the sorter's buffers.
-func (rs *radixSorter) sort(keys []uint64, pos []uint32) ([]uint64, []uint32) {
+// radixSort sorts keys by least significant byte first, skipping the
+// bytes all keys share, with buf (grown if short) as the other buffer. It
+// returns the sorted keys, in keys' or buf's memory, and the other one as
+// the buffer for the next sort.
+func radixSort(keys, buf []placedKey) (sorted, spare []placedKey) {
 	n := len(keys)
-	if cap(rs.keys) < n {
-		rs.keys, rs.pos = make([]uint64, n), make([]uint32, n)
+	if cap(buf) < n {
+		buf = make([]placedKey, n)
 	}
-	tk, tp := rs.keys[:n], rs.pos[:n]
-	var count [8][256]int
+	tmp := buf[:n]
+	var count [8][256]int32
 	for _, k := range keys {
 		for b := range 8 {
-			count[b][byte(k>>(8*b))]++
+			count[b][byte(k.key>>(8*b))]++
 		}
 	}
 	for b := range 8 {
 		c := &count[b]
-		if n == 0 || c[byte(keys[0]>>(8*b))] == n {
+		if n == 0 || int(c[byte(keys[0].key>>(8*b))]) == n {
 			continue
 		}
-		sum := 0
+		var sum int32
 		for i, v := range c {
 			c[i] = sum
 			sum += v
 		}
-		for j, k := range keys {
-			d := byte(k >> (8 * b))
-			tk[c[d]], tp[c[d]] = k, pos[j]
+		for _, k := range keys {
+			d := byte(k.key >> (8 * b))
+			tmp[c[d]] = k
 			c[d]++
 		}
-		keys, tk = tk, keys
-		pos, tp = tp, pos
+		keys, tmp = tmp, keys
 	}
-	rs.keys, rs.pos = tk, tp
-	return keys, pos
+	return keys, tmp
 }
 
 // buildKeys lays out feature f's pivots as a static 8-ary search tree: level
@@ -421,76 +424,90 @@ func (cl *codeLayout) buildKeys(f int, pivots []float64) {
 
 // layTree lays out the tree rooted at nodes[base] breadth-first by blocks
 // in blocks [first, end), its leaf values in leaves [leaf, leafEnd), and
-// the thresholds that need exact decisions in cb.side, sideBase counting
-// from its start. codes[i] is the code of split nodes[i].
-func (cl *codeLayout) layTree(cb *codeBuilder, nodes []node, base int32, codes []uint16, first, end, leaf, leafEnd int) error {
+// the thresholds that need exact decisions in side, sideBase counting from
+// its start; it returns how many of those there are. codes[i] is the code
+// of split nodes[i].
+func (cl *codeLayout) layTree(cb *codeBuilder, nodes []node, base int32, codes []uint16, first, end, leaf, leafEnd int, side []float64) (int, error) {
 	cb.queue = append(cb.queue[:0], base)
-	next := first + 1
+	next, nside := first+1, 0
 	for qi := 0; qi < len(cb.queue); qi++ {
 		b := &cl.blocks[first+qi]
-		var slot [31]int32 // the node at each slot and exit, or -1
-		slot[0] = cb.queue[qi]
-		var exits [16]int32
-		for e := range exits {
-			exits[e] = -1
+		b.codes = padCodes
+		// The block's nodes depth-first, each with its slot; a node at
+		// an exit's slot, 15 to 30, ends the block's part of its path.
+		type at struct {
+			slot int
+			node int32
 		}
-		b.sideBase = uint32(len(cb.side))
-		for s := range 15 {
-			i := slot[s]
-			if i < 0 || nodes[i].isLeaf(i) {
-				b.codes[s] = padCode ^ codeBias
-				slot[2*s+1], slot[2*s+2] = -1, -1
-				if i >= 0 {
-					e := s
-					for e < 15 {
-						e = 2*e + 1
-					}
-					exits[e-15] = i
+		var stack [16]at
+		stack[0] = at{0, cb.queue[qi]}
+		var exits [16]int32
+		var exact [15]float64
+		for top := 1; top > 0; {
+			top--
+			s, i := stack[top].slot, stack[top].node
+			nd := nodes[i]
+			if s >= 15 || nd.isLeaf(i) {
+				for s < 15 { // a leaf above the bottom: its value at the leftmost exit
+					s = 2*s + 1
+				}
+				e := s - 15
+				exits[e] = i
+				if nd.isLeaf(i) {
+					b.leafMask |= 1 << e
+				} else {
+					b.childMask |= 1 << e
 				}
 				continue
 			}
-			nd := nodes[i]
 			c := codes[i]
 			b.codes[s], b.feat[s] = c^codeBias, uint8(nd.feat)
 			// A threshold that is not a pivot, or is one only as
 			// -0 equals +0, is decided exactly on a tie.
 			if c&1 == 0 || nd.thr == 0 && math.Float64bits(cl.pivots(int(nd.feat))[c>>1]) != math.Float64bits(nd.thr) {
 				b.exactMask |= 1 << s
-				cb.side = append(cb.side, nd.thr)
+				exact[s] = nd.thr
 			}
-			slot[2*s+1], slot[2*s+2] = nd.left, nd.left+1
+			stack[top], stack[top+1] = at{2*s + 2, nd.left + 1}, at{2*s + 1, nd.left}
+			top += 2
 		}
-		for e := range 16 {
-			if slot[15+e] >= 0 {
-				exits[e] = slot[15+e]
+		b.sideBase = uint32(nside)
+		for m := b.exactMask; m != 0; m &= m - 1 {
+			if nside == len(side) {
+				return 0, fmt.Errorf("more splits than counted")
 			}
+			side[nside] = exact[bits.TrailingZeros16(m)]
+			nside++
 		}
 		b.childBase, b.leafBase = uint32(next), uint32(leaf)
-		for e, i := range exits {
-			switch {
-			case i < 0:
-			case nodes[i].isLeaf(i):
-				if leaf == leafEnd {
-					return fmt.Errorf("more leaves than counted")
-				}
-				b.leafMask |= 1 << e
-				cl.leaves[leaf] = nodes[i].thr
-				leaf++
-			default:
-				if next == end {
-					return fmt.Errorf("more blocks than counted")
-				}
-				b.childMask |= 1 << e
-				cb.queue = append(cb.queue, i)
-				next++
+		for m := b.leafMask; m != 0; m &= m - 1 {
+			if leaf == leafEnd {
+				return 0, fmt.Errorf("more leaves than counted")
 			}
+			cl.leaves[leaf] = nodes[exits[bits.TrailingZeros16(m)]].thr
+			leaf++
+		}
+		for m := b.childMask; m != 0; m &= m - 1 {
+			if next == end {
+				return 0, fmt.Errorf("more blocks than counted")
+			}
+			cb.queue = append(cb.queue, exits[bits.TrailingZeros16(m)])
+			next++
 		}
 	}
 	if next != end || leaf != leafEnd {
-		return fmt.Errorf("%d blocks and %d leaves, counted %d and %d", next-first, leaf, end-first, leafEnd)
+		return 0, fmt.Errorf("%d blocks and %d leaves, counted %d and %d", next-first, leaf, end-first, leafEnd)
 	}
-	return nil
+	return nside, nil
 }
+
+// padCodes are a block's codes before its splits are placed.
+var padCodes = func() (c [15]uint16) {
+	for s := range c {
+		c[s] = padCode ^ codeBias
+	}
+	return c
+}()
 
 // codeTree rebuilds tree t's nodes as blockTree does: root first, each
 // pair of children side by side, breadth-first, leaves testing feature p.

@@ -11,7 +11,11 @@ import (
 
 // block holds up to three levels of one tree in 128 bytes: a complete
 // binary subtree of seven splits stored breadth-first (split s has children
-// 2s+1 and 2s+2), and the eight exits below its bottom level.
+// 2s+1 and 2s+2), and the eight exits below its bottom level. It is the
+// layout of models of up to blockFeatures features that the code layout
+// (codeBlock, four levels in one line) does not take: more than 16
+// features, or a processor without SSSE3, POPCNT and BMI2, or another
+// architecture.
 //
 // Prediction is bound by memory, not arithmetic: a 100-tree forest grown on
 // 50,000 rows visits some 1,900 nodes a row. With a node per cache line a
@@ -51,7 +55,10 @@ import (
 // only with thresholds of 16 bits, and ranks among a feature's thresholds
 // do not fit in 16: the benchmark forest has 278,815 to 314,352 distinct
 // thresholds per feature, as bootstrap samples put midpoints between
-// values that are not neighbours in the full data.
+// values that are not neighbours in the full data. That was the lever the
+// code layout pulls: 16-bit codes among at most 32,767 pivots per
+// feature, exact only on the pivots, with the rare ties decided by the
+// exact threshold (see codeBlock).
 //
 // Subtrees only one or two splits deep, common near the leaves, share
 // blocks: one may start at slot 1 or 2 (two levels) or at slots 3 to 6 (one

@@ -124,20 +124,23 @@ func TestPredictBatchEqualsPredict(t *testing.T) {
 }
 
 func TestPredictDoesNotAllocate(t *testing.T) {
-	X, y := friedman1(500, 1, 8)
-	r, err := Config{Trees: 10, Seed: 1}.Fit(context.Background(), X, y)
-	require.NoError(t, err)
-	x := X[3]
-	var sink float64
-	allocs := testing.AllocsPerRun(100, func() {
-		v, err := r.Predict(x)
-		if err != nil {
-			panic(err)
-		}
-		sink += v
-	})
-	assert.Zero(t, allocs)
-	assert.NotZero(t, sink)
+	for _, blocks := range []bool{false, true} {
+		useBlockLayout(t, blocks)
+		X, y := friedman1(500, 1, 8)
+		r, err := Config{Trees: 10, Seed: 1}.Fit(context.Background(), X, y)
+		require.NoError(t, err)
+		x := X[3]
+		var sink float64
+		allocs := testing.AllocsPerRun(100, func() {
+			v, err := r.Predict(x)
+			if err != nil {
+				panic(err)
+			}
+			sink += v
+		})
+		assert.Zero(t, allocs, "blocks=%v", blocks)
+		assert.NotZero(t, sink)
+	}
 }
 
 func TestPredictMatchesTrainingOnPureData(t *testing.T) {
