@@ -115,15 +115,6 @@ func (cl *codeLayout) threshold(b *codeBlock, s int) float64 {
 	return cl.pivots(int(b.feat[s]))[(b.codes[s]^codeBias)>>1]
 }
 
-// childOrLeaf returns where exit e of b leads: a block, or a leaf's value.
-func (cl *codeLayout) childOrLeaf(b *codeBlock, e int) (uint32, float64, bool) {
-	below := uint16(1)<<e - 1
-	if b.childMask>>e&1 != 0 {
-		return b.childBase + uint32(bits.OnesCount16(b.childMask&below)), 0, true
-	}
-	return 0, cl.leaves[b.leafBase+uint32(bits.OnesCount16(b.leafMask&below))], false
-}
-
 // codeBuilder is one worker's buffers for laying out trees.
 type codeBuilder struct {
 	queue []int32
@@ -513,40 +504,44 @@ var padCodes = func() (c [15]uint16) {
 // pair of children side by side, breadth-first, leaves testing feature p.
 func (cl *codeLayout) codeTree(t, p int, sc *treeScratch) []node {
 	nodes := append(sc.nodes[:0], node{})
-	queue := sc.queue[:0]
 	if cl.roots[t] == noBlock {
-		queue = append(queue, blockRef{slot: -1, val: cl.rootLeaf[t]})
-	} else {
-		queue = append(queue, blockRef{block: cl.roots[t]})
+		nodes[0] = node{thr: cl.rootLeaf[t], feat: int32(p)}
+		sc.nodes = nodes
+		return nodes
 	}
-	// child returns the node at slot s of block bi, s > 0.
-	child := func(bi uint32, s int) blockRef {
+	// The queue holds block<<4 | slot for a split, and leafRef | its
+	// index in leaves for a leaf.
+	const leafRef = 1 << 63
+	queue := append(sc.refs[:0], uint64(cl.roots[t])<<4)
+	// child returns the reference of the node at slot s of block bi, s > 0.
+	child := func(bi uint32, s int) uint64 {
 		b := &cl.blocks[bi]
 		if s < 15 && b.codes[s] != padCode^codeBias {
-			return blockRef{block: bi, slot: s}
+			return uint64(bi)<<4 | uint64(s)
 		}
 		for s < 15 { // a padded leaf: its value is at the leftmost exit
 			s = 2*s + 1
 		}
-		c, v, isBlock := cl.childOrLeaf(b, s-15)
-		if isBlock {
-			return blockRef{block: c}
+		below := uint16(1)<<(s-15) - 1
+		if b.childMask>>(s-15)&1 != 0 {
+			return uint64(b.childBase+uint32(bits.OnesCount16(b.childMask&below))) << 4
 		}
-		return blockRef{slot: -1, val: v}
+		return leafRef | uint64(b.leafBase+uint32(bits.OnesCount16(b.leafMask&below)))
 	}
 	for i := 0; i < len(queue); i++ {
 		rf := queue[i]
-		if rf.slot < 0 {
-			nodes[i] = node{thr: rf.val, feat: int32(p), left: int32(i)}
+		if rf&leafRef != 0 {
+			nodes[i] = node{thr: cl.leaves[uint32(rf)], feat: int32(p), left: int32(i)}
 			continue
 		}
-		b := &cl.blocks[rf.block]
+		bi, s := uint32(rf>>4), int(rf&15)
+		b := &cl.blocks[bi]
 		l := int32(len(nodes))
-		nodes[i] = node{thr: cl.threshold(b, rf.slot), feat: int32(b.feat[rf.slot]), left: l}
+		nodes[i] = node{thr: cl.threshold(b, s), feat: int32(b.feat[s]), left: l}
 		nodes = append(nodes, node{}, node{})
-		queue = append(queue, child(rf.block, 2*rf.slot+1), child(rf.block, 2*rf.slot+2))
+		queue = append(queue, child(bi, 2*s+1), child(bi, 2*s+2))
 	}
-	sc.nodes, sc.queue = nodes, queue
+	sc.nodes, sc.refs = nodes, queue
 	return nodes
 }
 

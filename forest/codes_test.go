@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 
@@ -152,6 +153,15 @@ func ties(cl *codeLayout, x []float64) int {
 		}
 	}
 	return n
+}
+
+// childOrLeaf returns where exit e of b leads: a block, or a leaf's value.
+func (cl *codeLayout) childOrLeaf(b *codeBlock, e int) (uint32, float64, bool) {
+	below := uint16(1)<<e - 1
+	if b.childMask>>e&1 != 0 {
+		return b.childBase + uint32(bits.OnesCount16(b.childMask&below)), 0, true
+	}
+	return 0, cl.leaves[b.leafBase+uint32(bits.OnesCount16(b.leafMask&below))], false
 }
 
 // TestCodeTiesDecidedExactly gives every feature 8 pivots, so that rows

@@ -498,6 +498,7 @@ func (bb *blockBuilder) newBlock() (int32, error) {
 type treeScratch struct {
 	nodes []node
 	queue []blockRef
+	refs  []uint64 // codeTree's queue
 }
 
 // blockRef is a node in the block layout: the split at slot of block, or
