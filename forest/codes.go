@@ -32,17 +32,34 @@ import (
 // their own, and a block's children follow one another from childBase.
 //
 // On the 100-tree forest grown on 50,000 rows of the package's benchmark
-// (278,815 to 314,352 distinct thresholds per feature) a row ties 0.14
-// times a prediction, at most 4 times among the test rows. The walk is the
-// three-level walk's pattern, a line per four levels instead of two per
-// three: Predict took 0.57 to 0.77 of the three-level walk's time, measured
-// alternately in one process, and the forest takes 101 MB instead of
-// 88 MB. Blocks shared between shallow subtrees, as the three-level
-// layout does, saved a third of the blocks but lost most of the gain: rows
-// seldom visit those blocks, and every visit pays for the longer address
-// arithmetic. So did keeping subtrees of one or two levels out of the
-// blocks, and loading the leaf value in the walk: a load that misses
-// stalls the walk where a prefetch does not.
+// (278,815 to 314,352 distinct thresholds per feature, so 32,767 pivots
+// each) a row ties 0.14 times a prediction, at most 4 times among the
+// 10,000 test rows. The walk keeps the three-level walk's pattern, rounds
+// over all trees with each tree's next block prefetched as soon as it is
+// known, but waits for one line per four levels instead of two per three:
+// BenchmarkPredict took 5.6 to 8.6 µs (median 6.9) against 9.5 to 14.4 µs
+// (median 10.5) for the three-level blocks, runs of the two alternating,
+// 0.49 to 0.90 of their time run by run (median 0.65). Coding a row
+// alone, rows cycling, took 350 to 420 ns. Only picking the row's codes
+// with PSHUFB, which needs them in two registers and so at most 16
+// features, gave that gain in a prototype: loading the 15 codes one by
+// one, gathering them with AVX2, or walking the four levels one after
+// another were all slower than the three-level walk; two pairs of
+// registers for up to 32 features measured 0.65 to 0.88, not kept. A portable walk in Go took 1.13 to 1.29
+// times the three-level portable walk's time, so other architectures and
+// the purego build keep the three-level blocks. Building the layout costs
+// about what building the three-level one does: decoding the benchmark
+// model took 396 to 541 ms against 379 to 517 ms.
+//
+// The forest takes 101.3 MB instead of 88.4 MB: 50.6 MB of blocks, 25.3 MB
+// of leaf values, 22.5 MB of exact thresholds (in the Go heap: the walk
+// reads them only on ties) and 3.0 MB of pivots. Blocks shared between
+// shallow subtrees, as the three-level layout does, saved a third of the
+// blocks in a prototype but lost most of the gain: rows seldom visit those
+// blocks, and every visit pays for the longer address arithmetic. So did
+// keeping subtrees of one or two levels out of the blocks, and loading the
+// leaf value in the walk: a load that misses stalls the walk where a
+// prefetch does not.
 type codeBlock struct {
 	codes     [15]uint16 // code(threshold) ^ codeBias, so that signed comparisons order codes
 	feat      [15]uint8
