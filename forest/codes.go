@@ -39,17 +39,18 @@ import (
 // known, but waits for one line per four levels instead of two per three:
 // BenchmarkPredict took 5.6 to 8.6 µs (median 6.9) against 9.5 to 14.4 µs
 // (median 10.5) for the three-level blocks, runs of the two alternating,
-// 0.49 to 0.90 of their time run by run (median 0.65). Coding a row
-// alone, rows cycling, took 350 to 420 ns. Only picking the row's codes
-// with PSHUFB, which needs them in two registers and so at most 16
-// features, gave that gain in a prototype: loading the 15 codes one by
+// 0.49 to 0.90 of their time run by run (median 0.65). Coding a row took 310
+// to 420 ns alone, rows cycling over the 10,000 (140 to 160 ns for one row
+// again and again: the pivots' last levels miss the cache). Only picking the
+// row's codes with PSHUFB, which needs them in two registers and so at most
+// 16 features, gave that gain in a prototype: loading the 15 codes one by
 // one, gathering them with AVX2, or walking the four levels one after
-// another were all slower than the three-level walk; two pairs of
-// registers for up to 32 features measured 0.65 to 0.88, not kept. A portable walk in Go took 1.13 to 1.29
-// times the three-level portable walk's time, so other architectures and
-// the purego build keep the three-level blocks. Building the layout costs
-// about what building the three-level one does: decoding the benchmark
-// model took 396 to 541 ms against 379 to 517 ms.
+// another were all slower than the three-level walk; two pairs of registers
+// for up to 32 features measured 0.65 to 0.88, not kept. A portable walk in
+// Go took 1.13 to 1.29 times the three-level portable walk's time, so other
+// architectures and the purego build keep the three-level blocks. Building
+// the layout costs about what building the three-level one does: decoding
+// the benchmark model took 396 to 541 ms against 379 to 517 ms.
 //
 // The forest takes 101.3 MB instead of 88.4 MB: 50.6 MB of blocks, 25.3 MB
 // of leaf values, 22.5 MB of exact thresholds (in the Go heap: the walk
@@ -303,7 +304,9 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 		}
 		n += nside[t]
 	}
-	cl.side = cl.side[:n:n]
+	// Each tree's part was as long as its splits; most are exact, and
+	// the rest is dropped.
+	cl.side = slices.Clone(cl.side[:n])
 	return cl, owner, sizes, nil
 }
 
