@@ -190,19 +190,19 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 			c.splits[f] += prev.splits[f]
 		}
 	}
+	nodeOff := make([]int, nt+1) // where each tree's nodes start among all
+	for t := range nt {
+		nodeOff[t+1] = nodeOff[t] + int(sizes[t])
+	}
 	total := cnt[nt]
-	if uint64(total.blocks) >= noBlock || uint64(total.leaves) > math.MaxUint32 {
-		return nil, nil, nil, fmt.Errorf("%d blocks and %d leaves, at most %d supported", total.blocks, total.leaves, uint32(noBlock-1))
+	if uint64(total.blocks) >= noBlock || uint64(nodeOff[nt]) > math.MaxUint32 {
+		return nil, nil, nil, fmt.Errorf("%d blocks and %d nodes, at most %d of each supported", total.blocks, nodeOff[nt], uint32(noBlock-1))
 	}
 
 	// Every feature's thresholds as ordered keys (see orderedKey), each
 	// with the place of its split among all nodes, sorted so that one
 	// pass over each feature finds its distinct thresholds, takes the
 	// pivots among them and gives every split its code.
-	nodeOff := make([]int, nt+1)
-	for t := range nt {
-		nodeOff[t+1] = nodeOff[t] + int(sizes[t])
-	}
 	keys := make([][]placedKey, p)
 	for f := range p {
 		keys[f] = make([]placedKey, total.splits[f])
@@ -240,8 +240,8 @@ func layoutCodes(p, nt, workers int, tree func(t int) (nodes []node, base int32,
 		cl.keyLen += n
 	}
 
-	// One mapping for the blocks and then the leaves and keys, which the
-	// walk reads as often.
+	// One mapping for the blocks and then the leaves and keys, which
+	// every prediction reads too.
 	const perBlock = int(unsafe.Sizeof(codeBlock{}) / 8)
 	nfloat := total.leaves + p*cl.keyLen
 	mem, owner := newMapped[codeBlock](total.blocks + (nfloat+perBlock-1)/perBlock)

@@ -399,9 +399,9 @@ func (r *Regressor) PredictBatch(X [][]float64, out []float64) error {
 	return nil
 }
 
-// predictBatch is PredictBatch on rows already checked, walking blocks
-// with descendRowsGo if portable, so that tests can check it against the
-// assembly.
+// predictBatch is PredictBatch on rows already checked, walking with
+// descendCodesGo or descendRowsGo if portable, so that tests can check it
+// against the assembly.
 func (r *Regressor) predictBatch(X [][]float64, out []float64, portable bool) {
 	workers := r.workers
 	if workers <= 0 {
