@@ -33,13 +33,13 @@ import (
 //
 // On the 100-tree forest grown on 50,000 rows of the package's benchmark
 // (278,815 to 314,352 distinct thresholds per feature, so 32,767 pivots
-// each) a row ties 0.14 times a prediction, at most 4 times among the
-// 10,000 test rows. The walk keeps the three-level walk's pattern, rounds
-// over all trees with each tree's next block prefetched as soon as it is
-// known, but waits for one line per four levels instead of two per three:
-// BenchmarkPredict took 5.6 to 8.6 µs (median 6.9) against 9.5 to 14.4 µs
-// (median 10.5) for the three-level blocks, runs of the two alternating,
-// 0.49 to 0.90 of their time run by run (median 0.65). Coding a row took 310
+// each) a row ties 0.14 times a prediction, at most 4 times among the 10,000
+// test rows. The walk keeps the three-level walk's pattern, rounds over all
+// trees with each tree's next block prefetched as soon as it is known, but
+// waits for one line per four levels instead of two per three:
+// BenchmarkPredict took 5.6 to 8.6 µs (median 7.0) against 9.3 to 14.4 µs
+// (median 10.4) for the three-level blocks, in 26 runs of each alternating,
+// 0.49 to 0.90 of their time run by run (median 0.66). Coding a row took 310
 // to 420 ns alone, rows cycling over the 10,000 (140 to 160 ns for one row
 // again and again: the pivots' last levels miss the cache). Only picking the
 // row's codes with PSHUFB, which needs them in two registers and so at most
@@ -50,12 +50,15 @@ import (
 // Go took 1.13 to 1.29 times the three-level portable walk's time, so other
 // architectures and the purego build keep the three-level blocks. Building
 // the layout costs about what building the three-level one does: decoding
-// the benchmark model took 396 to 541 ms against 379 to 517 ms.
+// the benchmark model took 396 to 614 ms against 379 to 686 ms in 16 runs of
+// each. Encoding it takes about 1.35 times as long (medians 130 and 95 ms),
+// its nodes rebuilt from blocks, leaf values, pivots and exact thresholds
+// instead of from blocks alone.
 //
 // The forest takes 101.3 MB instead of 88.4 MB: 50.6 MB of blocks, 25.3 MB
 // of leaf values, 22.5 MB of exact thresholds (in the Go heap: the walk
 // reads them only on ties) and 3.0 MB of pivots. Blocks shared between
-// shallow subtrees, as the three-level layout does, saved a third of the
+// shallow subtrees, as the three-level layout does, saved a quarter of the
 // blocks in a prototype but lost most of the gain: rows seldom visit those
 // blocks, and every visit pays for the longer address arithmetic. So did
 // keeping subtrees of one or two levels out of the blocks, and loading the
