@@ -62,6 +62,8 @@ func descendCodesAsm(blocks *codeBlock, planes *[32]uint8, cur *uint32, tid *int
 
 // codeLevel3[m] is the slot, 7 to 14, that a walk reaches after three
 // levels when bit s of m says the row goes right at split s.
+//
+//lint:ignore U1000 read by codes_amd64.s
 var codeLevel3 = func() (t [128]uint8) {
 	for m := range 128 {
 		s := 0
@@ -74,6 +76,8 @@ var codeLevel3 = func() (t [128]uint8) {
 }()
 
 // codePath[e] has a bit for each split on the path to exit e.
+//
+//lint:ignore U1000 read by codes_amd64.s
 var codePath = func() (t [16]uint16) {
 	for e := range 16 {
 		s := e + 15
