@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // How training works, and why.
@@ -18,16 +19,40 @@ import (
 // the same range [s, e) of each list. Finding the best split on a feature is
 // one linear scan of the node's range (no sorting at any node), which gives
 // the exact squared-error splits of scikit-learn. After a split the lists are
-// stably partitioned, which keeps both children sorted. Bootstrap samples are
-// integer counts per row used as weights, never copied rows. All buffers
-// belong to a worker and are reused from tree to tree.
+// stably partitioned, which keeps both children sorted. An entry of a list
+// packs the row and its rank into one integer, of 32 bits where the data
+// allows (see key). Bootstrap samples are integer counts per row used as
+// weights, never copied rows. All buffers belong to a worker and are reused
+// from tree to tree.
 
-// entry is one row in a feature's sorted list: the row (in a tree's lists,
-// its number among the in-bag rows) and the rank of its value, so that a
-// scan never needs to look the value itself up.
+// entry is one row in a feature's sorted list of the whole data: the row
+// and the rank of its value, so that a scan never needs to look the value
+// itself up.
 type entry struct {
 	row, rank int32
 }
+
+// key is an entry of a tree's lists, packed into one integer: the rank of
+// the value in the upper half and the row's number among the in-bag rows in
+// the lower half. Data of at most 2^16 rows (so at most 2^16 in-bag rows and
+// distinct values per feature) packs into a uint32, twice as many entries
+// per cache line as a uint64: the lists of a 10,000-row tree then fit in a
+// core's L2 cache, and the partitions and scans, which are bound by memory,
+// move half the bytes. Larger data uses a uint64.
+type key interface{ ~uint32 | ~uint64 }
+
+// keyBits returns the number of bits of each half of a key of type E and
+// the mask of the lower half, which has the row. Functions call it once, not
+// per key: a call to a generic function inside a loop looks its
+// instantiation up at every iteration, and the loop runs slower.
+func keyBits[E key]() (uint, E) {
+	var k E
+	h := uint(unsafe.Sizeof(k)) * 4
+	return h, 1<<h - 1
+}
+
+// compactMax is the most rows the uint32 keys can hold.
+const compactMax = 1 << 16
 
 // rowStat holds a row's bootstrap weight and its weighted target.
 type rowStat struct {
@@ -166,8 +191,10 @@ type worker struct {
 	cid   []int32
 	rows  []rowStat
 	ys    []float64 // target by number, for the test of a pure node
-	seg   []entry   // p sorted lists of the current tree's m in-bag rows
-	tmp   []entry
+	seg32 []uint32  // p sorted lists of the current tree's m in-bag rows, for n <= compactMax
+	seg64 []uint64  // the same for larger data
+	tmp32 []uint32  // the partition's buffer, of the type of the lists
+	tmp64 []uint64
 	left  []uint64 // bitset: the rows of the node being split that go left
 	feats []int
 	perm  []int32
@@ -184,10 +211,13 @@ func newWorker(d *dataset, ps params) *worker {
 		cid:   make([]int32, d.n),
 		rows:  make([]rowStat, d.n),
 		ys:    make([]float64, d.n),
-		seg:   make([]entry, d.n*d.p),
-		tmp:   make([]entry, d.n),
 		left:  make([]uint64, (d.n+63)/64),
 		feats: make([]int, d.p),
+	}
+	if d.n <= compactMax {
+		w.seg32, w.tmp32 = make([]uint32, d.n*d.p), make([]uint32, d.n)
+	} else {
+		w.seg64, w.tmp64 = make([]uint64, d.n*d.p), make([]uint64, d.n)
 	}
 	return w
 }
@@ -246,7 +276,15 @@ func (w *worker) sample(rng *rand.Rand) ([]uint64, int) {
 // grow grows tree t. It checks ctx every so many nodes so that a cancelled
 // Fit returns promptly even while a large tree is growing.
 func (w *worker) grow(ctx context.Context, t int) (tree, error) {
+	if w.seg32 != nil {
+		return grow(ctx, w, t, w.seg32, w.tmp32)
+	}
+	return grow(ctx, w, t, w.seg64, w.tmp64)
+}
+
+func grow[E key](ctx context.Context, w *worker, t int, seg, tmp []E) (tree, error) {
 	d, ps := w.d, w.ps
+	sh, mask := keyBits[E]()
 	n, p := d.n, d.p
 	rng := treeRNG(ps.seed, t)
 	inbag, m := w.sample(rng)
@@ -259,7 +297,7 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 		j := f * m
 		for _, en := range d.order[f*n : (f+1)*n] {
 			c := w.cid[en.row]
-			w.seg[j] = entry{row: c, rank: en.rank}
+			seg[j] = E(en.rank)<<sh | E(uint32(c))
 			j += int(1 + c>>31) // 1 in bag, 0 out of bag
 		}
 	}
@@ -274,9 +312,9 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 	w.nodes = append(w.nodes[:0], node{})
 	w.ranks = w.ranks[:0]
 	root := frame{id: 0, s: 0, e: m}
-	for _, en := range w.seg[:m] {
-		root.W += w.rows[en.row].w
-		root.S += w.rows[en.row].wy
+	for _, k := range seg[:m] {
+		root.W += w.rows[int(k&mask)].w
+		root.S += w.rows[int(k&mask)].wy
 	}
 	w.stack = append(w.stack[:0], root)
 	for count := 0; len(w.stack) > 0; count++ {
@@ -288,10 +326,9 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 		fr := w.stack[len(w.stack)-1]
 		w.stack = w.stack[:len(w.stack)-1]
 
-		seg := w.seg
 		size := fr.e - fr.s
 		if size < 2*ps.minLeaf || size < 2 || (ps.maxDepth > 0 && fr.depth >= ps.maxDepth) {
-			w.setLeaf(fr, seg)
+			setLeaf(w, fr, seg)
 			continue
 		}
 		// A node whose targets are all equal is a leaf; any other is split,
@@ -301,16 +338,16 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 		// scales with the node's mean. scikit-learn stops at an impurity
 		// below float64's epsilon instead, which also stops nodes of tiny
 		// but real spread (targets of order 1e-9).
-		if w.pure(seg[fr.s:fr.e]) {
-			w.setLeaf(fr, seg)
+		if pure(w, seg[fr.s:fr.e]) {
+			setLeaf(w, fr, seg)
 			continue
 		}
 		// A node's sums come from its parent's split scan, which saves a
 		// pass over every inner node; leaves recompute theirs exactly.
 		W, S := fr.W, fr.S
-		bf, bpos, gain, wl, sl := w.bestSplit(rng, seg, m, fr.s, fr.e, W, S)
+		bf, bpos, gain, wl, sl := bestSplit(w, rng, seg, m, fr.s, fr.e, W, S)
 		if bf < 0 {
-			w.setLeaf(fr, seg)
+			setLeaf(w, fr, seg)
 			continue
 		}
 		sg := seg[bf*m+fr.s : bf*m+fr.e]
@@ -320,10 +357,10 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 		// misses the cache, and a pass of independent lookups overlaps
 		// them where one per node would stall.
 		w.nodes[fr.id] = node{feat: int32(bf), left: l}
-		w.ranks = append(w.ranks, [3]int32{int32(fr.id), sg[bpos].rank, sg[bpos+1].rank})
+		w.ranks = append(w.ranks, [3]int32{int32(fr.id), int32(sg[bpos] >> sh), int32(sg[bpos+1] >> sh)})
 		imp[bf] += max(gain, 0) // a split that gains nothing may round below 0
 		nl := bpos + 1
-		w.partition(m, fr.s, fr.e, bf, nl)
+		partition(w, seg, tmp, m, fr.s, fr.e, bf, nl)
 		w.stack = append(w.stack,
 			frame{id: int(l) + 1, s: fr.s + nl, e: fr.e, depth: fr.depth + 1, W: W - wl, S: S - sl},
 			frame{id: int(l), s: fr.s, e: fr.s + nl, depth: fr.depth + 1, W: wl, S: sl})
@@ -355,10 +392,11 @@ func (w *worker) grow(ctx context.Context, t int) (tree, error) {
 	return tr, nil
 }
 
-func (w *worker) setLeaf(fr frame, seg []entry) {
+func setLeaf[E key](w *worker, fr frame, seg []E) {
+	_, mask := keyBits[E]()
 	var W, S float64
-	for _, en := range seg[fr.s:fr.e] {
-		rs := &w.rows[en.row]
+	for _, k := range seg[fr.s:fr.e] {
+		rs := &w.rows[int(k&mask)]
 		W += rs.w
 		S += rs.wy
 	}
@@ -367,10 +405,11 @@ func (w *worker) setLeaf(fr frame, seg []entry) {
 
 // pure reports whether the rows of a node, given as its entries in any
 // feature's sorted list, all have the same target.
-func (w *worker) pure(node []entry) bool {
-	y := w.ys[node[0].row]
-	for _, en := range node[1:] {
-		if w.ys[en.row] != y {
+func pure[E key](w *worker, node []E) bool {
+	_, mask := keyBits[E]()
+	y := w.ys[int(node[0]&mask)]
+	for _, k := range node[1:] {
+		if w.ys[int(k&mask)] != y {
 			return false
 		}
 	}
@@ -382,8 +421,9 @@ func (w *worker) pure(node []entry) bool {
 // feature counts as tried), and returns the feature, the position in its
 // sorted range of the last row that goes left, and the decrease in the
 // weighted sum of squared errors. bf is -1 when no split is possible.
-func (w *worker) bestSplit(rng *rand.Rand, seg []entry, m, s, e int, W, S float64) (bf, bpos int, gain, bwl, bsl float64) {
+func bestSplit[E key](w *worker, rng *rand.Rand, seg []E, m, s, e int, W, S float64) (bf, bpos int, gain, bwl, bsl float64) {
 	p, minLeaf, inv := w.d.p, w.ps.minLeaf, w.d.inv
+	sh, mask := keyBits[E]()
 	bf = -1
 	best := math.Inf(-1)
 	found := 0
@@ -392,18 +432,18 @@ func (w *worker) bestSplit(rng *rand.Rand, seg []entry, m, s, e int, W, S float6
 		w.feats[visited], w.feats[j] = w.feats[j], w.feats[visited]
 		f := w.feats[visited]
 		sg := seg[f*m+s : f*m+e]
-		if sg[0].rank == sg[len(sg)-1].rank {
+		if sg[0]>>sh == sg[len(sg)-1]>>sh {
 			continue
 		}
 		found++
 		var wl, sl float64
 		last := len(sg) - minLeaf // the left side may end at index last-1 at most
 		for i := 0; i < last; i++ {
-			en := sg[i]
-			rs := &w.rows[en.row]
+			k := sg[i]
+			rs := &w.rows[int(k&mask)]
 			wl += rs.w
 			sl += rs.wy
-			if i+1 < minLeaf || sg[i+1].rank == en.rank {
+			if i+1 < minLeaf || sg[i+1]>>sh == k>>sh {
 				continue
 			}
 			// Multiplying by a tabulated reciprocal instead of dividing
@@ -424,31 +464,34 @@ func (w *worker) bestSplit(rng *rand.Rand, seg []entry, m, s, e int, W, S float6
 
 // partition splits every feature's range [s, e) into the nl rows that go
 // left and the rest, keeping both parts in sorted order.
-func (w *worker) partition(m, s, e, bf, nl int) {
+func partition[E key](w *worker, seg, tmp []E, m, s, e, bf, nl int) {
+	_, mask := keyBits[E]()
 	// A bitset rather than a byte per row: it stays in the L1 cache, and
 	// the partition below looks a row up for every entry of every feature.
 	left := w.left
-	for i, en := range w.seg[bf*m+s : bf*m+e] {
-		bit := uint64(1) << (en.row & 63)
+	for i, k := range seg[bf*m+s : bf*m+e] {
+		r := int(k & mask)
+		bit := uint64(1) << (r & 63)
 		if i < nl {
-			left[en.row>>6] |= bit
+			left[r>>6] |= bit
 		} else {
-			left[en.row>>6] &^= bit
+			left[r>>6] &^= bit
 		}
 	}
-	tmp := w.tmp[:e-s]
+	tmp = tmp[:e-s]
 	for f := range w.d.p {
 		if f == bf {
 			continue
 		}
-		sg := w.seg[f*m+s : f*m+e]
+		sg := seg[f*m+s : f*m+e]
 		// Branch-free: which side a row goes to is a coin toss near the
 		// root, and mispredicted branches would cost more than the stores.
 		a, b := 0, 0
-		for _, en := range sg {
-			l := int(left[en.row>>6] >> (en.row & 63) & 1)
-			sg[a] = en
-			tmp[b] = en
+		for _, k := range sg {
+			r := int(k & mask)
+			l := int(left[r>>6] >> (r & 63) & 1)
+			sg[a] = k
+			tmp[b] = k
 			a += l
 			b += 1 - l
 		}
