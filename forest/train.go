@@ -54,9 +54,13 @@ func keyBits[E key]() (uint, E) {
 // compactMax is the most rows the uint32 keys can hold.
 const compactMax = 1 << 16
 
-// rowStat holds a row's bootstrap weight and its weighted target.
+// rowStat holds a row's weighted target and its bootstrap weight, a whole
+// number kept as an integer: the split scan sums weights as integers, which
+// are exact as float64 sums of whole numbers are, and indexes inv with them
+// without converting from float64.
 type rowStat struct {
-	w, wy float64
+	wy float64
+	w  int
 }
 
 // dataset is the training data, sorted once per Fit and shared read-only by
@@ -266,7 +270,7 @@ func (w *worker) sample(rng *rand.Rand) ([]uint64, int) {
 		w.cid[r] = -1
 		if c > 0 {
 			w.cid[r] = int32(m)
-			w.rows[m] = rowStat{w: c, wy: c * w.d.y[r]}
+			w.rows[m] = rowStat{wy: c * w.d.y[r], w: int(c)}
 			w.ys[m] = w.d.y[r]
 			m++
 			inbag[r/64] |= 1 << (r % 64)
@@ -315,7 +319,7 @@ func grow[E key](ctx context.Context, w *worker, t int, seg, tmp []E) (tree, err
 	w.ranks = w.ranks[:0]
 	root := frame{id: 0, s: 0, e: m}
 	for _, k := range seg[:m] {
-		root.W += w.rows[int(k&mask)].w
+		root.W += float64(w.rows[int(k&mask)].w)
 		root.S += w.rows[int(k&mask)].wy
 	}
 	w.stack = append(w.stack[:0], root)
@@ -399,7 +403,7 @@ func setLeaf[E key](w *worker, fr frame, seg []E) {
 	var W, S float64
 	for _, k := range seg[fr.s:fr.e] {
 		rs := &w.rows[int(k&mask)]
-		W += rs.w
+		W += float64(rs.w)
 		S += rs.wy
 	}
 	w.nodes[fr.id] = node{thr: S/W + w.d.yMean, feat: int32(w.d.p), left: int32(fr.id)}
@@ -426,6 +430,7 @@ func pure[E key](w *worker, node []E) bool {
 func bestSplit[E key](w *worker, rng *rand.Rand, seg []E, m, s, e int, W, S float64) (bf, bpos int, gain, bwl, bsl float64) {
 	p, minLeaf, inv := w.d.p, w.ps.minLeaf, w.d.inv
 	sh, mask := keyBits[E]()
+	Wn := int(W) // exact: the weights are whole numbers
 	bf = -1
 	best := math.Inf(-1)
 	found := 0
@@ -438,7 +443,8 @@ func bestSplit[E key](w *worker, rng *rand.Rand, seg []E, m, s, e int, W, S floa
 			continue
 		}
 		found++
-		var wl, sl float64
+		var wl int
+		var sl float64
 		last := len(sg) - minLeaf // the left side may end at index last-1 at most
 		for i := 0; i < last; i++ {
 			k := sg[i]
@@ -452,9 +458,9 @@ func bestSplit[E key](w *worker, rng *rand.Rand, seg []E, m, s, e int, W, S floa
 			// makes the scan markedly faster; weights are whole numbers
 			// not above n, so the table covers every case.
 			sr := S - sl
-			proxy := sl*sl*inv[int(wl)] + sr*sr*inv[int(W-wl)]
+			proxy := sl*sl*inv[wl] + sr*sr*inv[Wn-wl]
 			if proxy > best {
-				best, bf, bpos, bwl, bsl = proxy, f, i, wl, sl
+				best, bf, bpos, bwl, bsl = proxy, f, i, float64(wl), sl
 			}
 		}
 	}
