@@ -470,6 +470,28 @@ func bestSplit[E key](w *worker, rng *rand.Rand, seg []E, m, s, e int, W, S floa
 	return bf, bpos, best - S*S/W, bwl, bsl
 }
 
+// splitBySide stably moves the keys of sg whose rows have side 1 to the
+// front of sg, and the others after them, using tmp (as long as sg). It is
+// a function of its own so that its loop has registers to itself; inlined
+// into partition's loop over the features, it spilled and reloaded five of
+// them at every key.
+//
+//go:noinline
+func splitBySide[E key](sg, tmp []E, side []uint8) {
+	_, mask := keyBits[E]()
+	// Branch-free: which side a row goes to is a coin toss near the root,
+	// and mispredicted branches would cost more than the stores.
+	a, b := 0, 0
+	for _, k := range sg {
+		l := int(side[int(k&mask)])
+		sg[a] = k
+		tmp[b] = k
+		a += l
+		b += 1 - l
+	}
+	copy(sg[a:], tmp[:b])
+}
+
 // partition splits every feature's range [s, e) into the nl rows that go
 // left and the rest, keeping both parts in sorted order.
 func partition[E key](w *worker, seg, tmp []E, m, s, e, bf, nl int) {
@@ -487,19 +509,7 @@ func partition[E key](w *worker, seg, tmp []E, m, s, e, bf, nl int) {
 			if f == bf {
 				continue
 			}
-			sg := seg[f*m+s : f*m+e]
-			// Branch-free: which side a row goes to is a coin toss near
-			// the root, and mispredicted branches would cost more than
-			// the stores.
-			a, b := 0, 0
-			for _, k := range sg {
-				l := int(side[int(k&mask)])
-				sg[a] = k
-				tmp[b] = k
-				a += l
-				b += 1 - l
-			}
-			copy(sg[a:], tmp[:b])
+			splitBySide(seg[f*m+s:f*m+e], tmp, side)
 		}
 		return
 	}
