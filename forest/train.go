@@ -429,7 +429,7 @@ func pure[E key](w *worker, node []E) bool {
 // weighted sum of squared errors. bf is -1 when no split is possible.
 func bestSplit[E key](w *worker, rng *rand.Rand, seg []E, m, s, e int, W, S float64) (bf, bpos int, gain, bwl, bsl float64) {
 	p, minLeaf, inv := w.d.p, w.ps.minLeaf, w.d.inv
-	sh, mask := keyBits[E]()
+	sh, _ := keyBits[E]()
 	Wn := int(W) // exact: the weights are whole numbers
 	bf = -1
 	best := math.Inf(-1)
@@ -443,25 +443,8 @@ func bestSplit[E key](w *worker, rng *rand.Rand, seg []E, m, s, e int, W, S floa
 			continue
 		}
 		found++
-		var wl int
-		var sl float64
-		last := len(sg) - minLeaf // the left side may end at index last-1 at most
-		for i := 0; i < last; i++ {
-			k := sg[i]
-			rs := &w.rows[int(k&mask)]
-			wl += rs.w
-			sl += rs.wy
-			if i+1 < minLeaf || sg[i+1]>>sh == k>>sh {
-				continue
-			}
-			// Multiplying by a tabulated reciprocal instead of dividing
-			// makes the scan markedly faster; weights are whole numbers
-			// not above n, so the table covers every case.
-			sr := S - sl
-			proxy := sl*sl*inv[wl] + sr*sr*inv[Wn-wl]
-			if proxy > best {
-				best, bf, bpos, bwl, bsl = proxy, f, i, float64(wl), sl
-			}
+		if b, pos, wl, sl := scanSplits(sg, w.rows, inv, minLeaf, Wn, S, best); pos >= 0 {
+			best, bf, bpos, bwl, bsl = b, f, pos, float64(wl), sl
 		}
 	}
 	if bf < 0 {
@@ -490,6 +473,40 @@ func splitBySide[E key](sg, tmp []E, side []uint8) {
 		b += 1 - l
 	}
 	copy(sg[a:], tmp[:b])
+}
+
+// scanSplits scans a node's range sg of a feature's list for the split
+// whose proxy (the decrease in squared error, less a constant) beats best,
+// and returns the best proxy, the position of the split's last left row
+// (-1 if none beat best), and the sums of the weights and weighted targets
+// left of it. It is a function of its own (not inlined) so that its loop
+// has the registers to itself.
+//
+//go:noinline
+func scanSplits[E key](sg []E, rows []rowStat, inv []float64, minLeaf, Wn int, S, best float64) (bb float64, bpos, bwl int, bsl float64) {
+	sh, mask := keyBits[E]()
+	bb, bpos = best, -1
+	var wl int
+	var sl float64
+	last := len(sg) - minLeaf // the left side may end at index last-1 at most
+	for i := 0; i < last; i++ {
+		k := sg[i]
+		rs := &rows[int(k&mask)]
+		wl += rs.w
+		sl += rs.wy
+		if i+1 < minLeaf || sg[i+1]>>sh == k>>sh {
+			continue
+		}
+		// Multiplying by a tabulated reciprocal instead of dividing makes
+		// the scan markedly faster; weights are whole numbers not above
+		// n, so the table covers every case.
+		sr := S - sl
+		proxy := sl*sl*inv[wl] + sr*sr*inv[Wn-wl]
+		if proxy > bb {
+			bb, bpos, bwl, bsl = proxy, i, wl, sl
+		}
+	}
+	return bb, bpos, bwl, bsl
 }
 
 // partition splits every feature's range [s, e) into the nl rows that go
