@@ -547,18 +547,26 @@ func partition[E key](w *worker, seg, tmp []E, m, s, e, bf, nl int) {
 		if f == bf {
 			continue
 		}
-		sg := seg[f*m+s : f*m+e]
-		a, b := 0, 0
-		for _, k := range sg {
-			r := int(k & mask)
-			l := int(left[r>>6] >> (r & 63) & 1)
-			sg[a] = k
-			tmp[b] = k
-			a += l
-			b += 1 - l
-		}
-		copy(sg[a:], tmp[:b])
+		splitByBits(seg[f*m+s:f*m+e], tmp, left)
 	}
+}
+
+// splitByBits is splitBySide with the sides in a bitset, for larger data;
+// it is not inlined for the same reason.
+//
+//go:noinline
+func splitByBits[E key](sg, tmp []E, left []uint64) {
+	_, mask := keyBits[E]()
+	a, b := 0, 0
+	for _, k := range sg {
+		r := int(k & mask)
+		l := int(left[r>>6] >> (r & 63) & 1)
+		sg[a] = k
+		tmp[b] = k
+		a += l
+		b += 1 - l
+	}
+	copy(sg[a:], tmp[:b])
 }
 
 func b2u(b bool) uint8 {
