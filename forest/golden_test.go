@@ -76,7 +76,7 @@ var goldenHashes = map[string]string{
 // trained on several datasets with hashes recorded before training was
 // optimised: a faster training must give the same models bit for bit.
 func TestTrainGoldenEncoding(t *testing.T) {
-	if testing.Short() || raceEnabled {
+	if testing.Short() {
 		t.Skip("trains on 70,000 rows")
 	}
 	if runtime.GOARCH != "amd64" {
