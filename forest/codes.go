@@ -443,7 +443,7 @@ func (cl *codeLayout) buildKeys(f int, pivots []float64) {
 // of split nodes[i].
 func (cl *codeLayout) layTree(cb *codeBuilder, nodes []node, base int32, codes []uint16, first, end, leaf, leafEnd int, side []float64) (int, error) {
 	cb.queue = append(cb.queue[:0], base)
-	next, nside := first+1, 0
+	next, nside, leafStart := first+1, 0, leaf
 	for qi := 0; qi < len(cb.queue); qi++ {
 		b := &cl.blocks[first+qi]
 		b.codes = padCodes
@@ -510,7 +510,7 @@ func (cl *codeLayout) layTree(cb *codeBuilder, nodes []node, base int32, codes [
 		}
 	}
 	if next != end || leaf != leafEnd {
-		return 0, fmt.Errorf("%d blocks and %d leaves, counted %d and %d", next-first, leaf, end-first, leafEnd)
+		return 0, fmt.Errorf("%d blocks and %d leaves, counted %d and %d", next-first, leaf-leafStart, end-first, leafEnd-leafStart)
 	}
 	return nside, nil
 }
