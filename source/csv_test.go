@@ -355,34 +355,27 @@ func TestCSVTimeColumn(t *testing.T) {
 	assert.Equal(t, read, b.Records[1].Time)
 }
 
-// Spaces around a time are ignored in CSV and JSONL alike.
-func TestTimeColumnIgnoresSpaces(t *testing.T) {
-	want := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
-	csvSrc, err := NewCSV(strings.NewReader("x,at\n1, 2026-01-02T15:04:05Z \n"), CSVOptions{Columns: Columns{Time: "at"}})
-	require.NoError(t, err)
-	jsonSrc, err := NewJSONL(strings.NewReader(`{"x":1,"at":" 2026-01-02T15:04:05Z "}`+"\n"), JSONLOptions{Columns: Columns{Time: "at"}})
-	require.NoError(t, err)
-	for name, src := range map[string]stream.Source{"CSV": csvSrc, "JSONL": jsonSrc} {
-		b, _, err := src.Read(context.Background(), 10)
-		require.NoError(t, err, name)
-		require.Equal(t, 1, b.Len(), name)
-		assert.True(t, want.Equal(b.Records[0].Time), "%s: %v", name, b.Records[0].Time)
-	}
-}
-
-// RFC 3339 lets "T" and "Z" be written lowercase (section 5.6, NOTE), which
-// time.Parse does not accept; CSV and JSONL take them alike.
-func TestTimeColumnAcceptsLowercaseTAndZ(t *testing.T) {
-	want := time.Date(2026, 1, 1, 0, 0, 0, 5e8, time.UTC)
-	csvSrc, err := NewCSV(strings.NewReader("x,at\n1,2026-01-01t00:00:00.5z\n"), CSVOptions{Columns: Columns{Time: "at"}})
-	require.NoError(t, err)
-	jsonSrc, err := NewJSONL(strings.NewReader(`{"x":1,"at":"2026-01-01t00:00:00.5z"}`+"\n"), JSONLOptions{Columns: Columns{Time: "at"}})
-	require.NoError(t, err)
-	for name, src := range map[string]stream.Source{"CSV": csvSrc, "JSONL": jsonSrc} {
-		b, _, err := src.Read(context.Background(), 10)
-		require.NoError(t, err, name)
-		require.Equal(t, 1, b.Len(), name)
-		assert.True(t, want.Equal(b.Records[0].Time), "%s: %v", name, b.Records[0].Time)
+// CSV and JSONL read a time column alike: spaces around a time are
+// ignored, and RFC 3339 lets "T" and "Z" be written lowercase (section
+// 5.6, NOTE), which time.Parse does not accept.
+func TestTimeColumnInCSVAndJSONL(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		want        time.Time
+	}{
+		{"spaces", " 2026-01-02T15:04:05Z ", time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)},
+		{"lowercase t and z", "2026-01-01t00:00:00.5z", time.Date(2026, 1, 1, 0, 0, 0, 5e8, time.UTC)},
+	} {
+		csvSrc, err := NewCSV(strings.NewReader("x,at\n1,"+tc.value+"\n"), CSVOptions{Columns: Columns{Time: "at"}})
+		require.NoError(t, err, tc.name)
+		jsonSrc, err := NewJSONL(strings.NewReader(`{"x":1,"at":"`+tc.value+`"}`+"\n"), JSONLOptions{Columns: Columns{Time: "at"}})
+		require.NoError(t, err, tc.name)
+		for name, src := range map[string]stream.Source{"CSV": csvSrc, "JSONL": jsonSrc} {
+			b, _, err := src.Read(context.Background(), 10)
+			require.NoError(t, err, "%s: %s", tc.name, name)
+			require.Equal(t, 1, b.Len(), "%s: %s", tc.name, name)
+			assert.True(t, tc.want.Equal(b.Records[0].Time), "%s: %s: %v", tc.name, name, b.Records[0].Time)
+		}
 	}
 }
 
