@@ -29,18 +29,6 @@ func TestCodeAssemblyMatchesPortable(t *testing.T) {
 	require.NoError(t, err)
 	cl := r.codes
 	require.NotNil(t, cl)
-	type walk struct {
-		block uint32
-		tree  int32
-	}
-	state := func(cur []uint32, tid []int32) []walk {
-		w := make([]walk, len(cur))
-		for k := range cur {
-			w[k] = walk{cur[k], tid[k]}
-		}
-		slices.SortFunc(w, func(a, b walk) int { return int(a.tree - b.tree) })
-		return w
-	}
 	for i, x := range edgeRows(r, trees, codeFeatures, 91) {
 		xc, xcGo := make([]uint16, len(x)), make([]uint16, len(x))
 		cl.convert(x, xc)
@@ -64,7 +52,7 @@ func TestCodeAssemblyMatchesPortable(t *testing.T) {
 			nGo := descendCodesGo(cl, x, xcGo, curGo, tidGo, leafGo)
 			require.Equal(t, nGo, n, "row %d round %d: trees still walking", i, round)
 			cur, tid, curGo, tidGo = cur[:n], tid[:n], curGo[:nGo], tidGo[:nGo]
-			require.Equal(t, state(curGo, tidGo), state(cur, tid), "row %d round %d", i, round)
+			require.Equal(t, walkState(curGo, tidGo), walkState(cur, tid), "row %d round %d", i, round)
 			require.Equal(t, leafGo, leaf, "row %d round %d: leaves", i, round)
 		}
 		want, got := cl.walkCodes(x, false), cl.walkCodes(x, true)

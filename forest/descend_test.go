@@ -19,18 +19,6 @@ func TestDescendRoundMatchesPortable(t *testing.T) {
 	r, err := Config{Trees: 20, Seed: 5}.Fit(context.Background(), X, y)
 	require.NoError(t, err)
 	require.NotNil(t, r.exits)
-	type walk struct {
-		exit uint64
-		tree int32
-	}
-	state := func(cur []uint64, tid []int32) []walk {
-		w := make([]walk, len(cur))
-		for k := range cur {
-			w[k] = walk{cur[k], tid[k]}
-		}
-		slices.SortFunc(w, func(a, b walk) int { return int(a.tree - b.tree) })
-		return w
-	}
 	for i, x := range X[:50] {
 		var cur, curGo []uint64
 		var tid, tidGo []int32
@@ -46,7 +34,7 @@ func TestDescendRoundMatchesPortable(t *testing.T) {
 			nGo := descendRoundGo(r.blocks, x, curGo, tidGo, valsGo)
 			require.Equal(t, nGo, n, "row %d round %d: trees still walking", i, round)
 			cur, tid, curGo, tidGo = cur[:n], tid[:n], curGo[:nGo], tidGo[:nGo]
-			require.Equal(t, state(curGo, tidGo), state(cur, tid), "row %d round %d", i, round)
+			require.Equal(t, walkState(curGo, tidGo), walkState(cur, tid), "row %d round %d", i, round)
 			require.Equal(t, valsGo, vals, "row %d round %d: leaf values", i, round)
 		}
 		for ti, e := range r.exits {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -83,4 +84,23 @@ func mse(t testing.TB, r *Regressor, X [][]float64, y []float64) float64 {
 		s += d * d
 	}
 	return s / float64(len(y))
+}
+
+// treeAt is where a round of a walk left one tree: the block or exit it is
+// at, and the tree.
+type treeAt[C uint32 | uint64] struct {
+	at   C
+	tree int32
+}
+
+// walkState gives the trees still walking, cur[k] being tree tid[k]'s place,
+// in tree order: the assembly and the portable walks may order them
+// differently.
+func walkState[C uint32 | uint64](cur []C, tid []int32) []treeAt[C] {
+	w := make([]treeAt[C], len(cur))
+	for k := range cur {
+		w[k] = treeAt[C]{cur[k], tid[k]}
+	}
+	slices.SortFunc(w, func(a, b treeAt[C]) int { return int(a.tree - b.tree) })
+	return w
 }
